@@ -1,0 +1,165 @@
+/**
+ * One task on this node: walks it through Docker's task states with its controller, one step at a time
+ * (swarmkit's exec.Do), and reports every state it reaches. States only move forward: ASSIGNED → ACCEPTED →
+ * PREPARING → READY → STARTING → RUNNING → COMPLETE/FAILED, or SHUTDOWN when told to stop, REJECTED when it
+ * cannot even be prepared. A step never goes past the desired state, except that a running task is waited on.
+ */
+import type { Logger } from '../base/log';
+import { errorMessage } from '../base/errors';
+import { rank } from '../api/task-state';
+import type { Task, TaskState, TaskStatus } from '../api/types';
+import type { Controller } from './executor';
+
+export type Report = (taskId: string, status: TaskStatus) => void;
+
+const MESSAGES: Partial<Record<TaskState, string>> = {
+  accepted: 'accepted',
+  preparing: 'preparing',
+  ready: 'prepared',
+  starting: 'starting',
+  running: 'started',
+  complete: 'finished',
+  shutdown: 'shutdown',
+};
+
+export class TaskRunner {
+  private state: TaskState;
+  private desired: TaskState;
+  private busy = false;
+  private waiting = false;
+  private removed = false;
+
+  constructor(
+    private task: Task,
+    private readonly controller: Controller,
+    private readonly report: Report,
+    private readonly log: Logger,
+  ) {
+    this.state = task.Status.State;
+    this.desired = task.DesiredState;
+  }
+
+  get id(): string {
+    return this.task.ID;
+  }
+
+  /** The manager's latest copy of the task (its desired state may have moved). */
+  update(task: Task): void {
+    this.task = task;
+    if (rank(task.DesiredState) > rank(this.desired)) this.desired = task.DesiredState;
+    void this.pump();
+  }
+
+  /** Drives the task as far as it can go now. */
+  async pump(): Promise<void> {
+    if (this.busy || this.removed) return;
+    this.busy = true;
+    try {
+      while (!this.removed && (await this.step())) {
+        /* keep stepping */
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The task was deleted by the manager: stop it if needed and release everything it holds. */
+  async remove(graceMs: number): Promise<void> {
+    this.removed = true;
+    try {
+      if (await this.controller.isRunning()) await this.controller.shutdown(graceMs);
+    } finally {
+      await this.controller.remove();
+    }
+  }
+
+  private grace(): number {
+    return (this.task.Spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6;
+  }
+
+  /** One transition; false when there is nothing to do until something changes. */
+  private async step(): Promise<boolean> {
+    const s = this.state;
+    if (rank(this.desired) >= rank('shutdown')) {
+      if (rank(s) >= rank('complete')) return false;
+      if (rank(s) >= rank('preparing')) await this.controller.shutdown(this.grace()).catch((e) => this.log.warn('shutdown failed', { task: this.id, err: e }));
+      this.move('shutdown');
+      return false;
+    }
+    if (rank(s) >= rank('complete')) return false;
+    if (s === 'running') {
+      this.watchExit();
+      return false;
+    }
+    // Below RUNNING: step forward only while short of the desired state.
+    if (rank(s) >= rank(this.desired)) return false;
+    switch (s) {
+      case 'new':
+      case 'pending':
+      case 'assigned':
+        this.move('accepted');
+        return true;
+      case 'accepted':
+        this.move('preparing');
+        return true;
+      case 'preparing':
+        try {
+          await this.controller.prepare();
+        } catch (e) {
+          this.move('rejected', errorMessage(e));
+          return false;
+        }
+        this.move('ready');
+        return true;
+      case 'ready':
+        this.move('starting');
+        return true;
+      case 'starting':
+        try {
+          await this.controller.start();
+        } catch (e) {
+          this.move('failed', errorMessage(e));
+          return false;
+        }
+        this.move('running');
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** A running task is waited on in the background; its exit moves it to COMPLETE or FAILED. */
+  private watchExit(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    this.controller
+      .wait()
+      .then((exit) => {
+        if (this.removed || rank(this.state) >= rank('complete')) return;
+        if (rank(this.desired) >= rank('shutdown')) this.move('shutdown');
+        else if (exit.exitCode === 0) this.move('complete', undefined, 0);
+        else this.move('failed', exit.message ?? `task: non-zero exit (${exit.exitCode})`, exit.exitCode);
+      })
+      .catch((e) => {
+        if (!this.removed && rank(this.state) < rank('complete')) this.move('failed', errorMessage(e));
+      })
+      .finally(() => {
+        this.waiting = false;
+        void this.pump();
+      });
+  }
+
+  private move(to: TaskState, err?: string, exitCode?: number): void {
+    if (rank(to) <= rank(this.state)) return;
+    this.state = to;
+    const status: TaskStatus = {
+      Timestamp: new Date().toISOString(),
+      State: to,
+      Message: MESSAGES[to] ?? (err ? 'error' : to),
+    };
+    if (err) status.Err = err;
+    if (exitCode !== undefined) status.ContainerStatus = { ExitCode: exitCode };
+    this.log.debug('task state', { task: this.id, state: to, err });
+    this.report(this.id, status);
+  }
+}
