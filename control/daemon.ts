@@ -1,0 +1,336 @@
+/**
+ * The node daemon behind swarmd: the control socket, the store in the data dir, and — once the node is in a
+ * swarm — the manager (allocator, orchestrator, scheduler, task reaper, dispatcher on the cluster port) and the
+ * agent that runs this node's tasks through its executor. `swarm init` creates the swarm; a restart finds it in
+ * the store and brings everything back, adopting the tasks still running; `swarm leave` stops and forgets it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, rmSync, existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import * as os from 'node:os';
+import { ComponentGroup, type Component } from './base/component';
+import type { Clock } from './base/clock';
+import type { Logger } from './base/log';
+import { invalidArgument, ShoalError, errorMessage } from './base/errors';
+import { newId } from './api/ids';
+import type { Node, Task } from './api/types';
+import type { Executor } from './agent/executor';
+import { Agent } from './agent/agent';
+import { MemoryStore } from './store/memory-store';
+import { SqlitePersistence } from './store/sqlite-persistence';
+import type { Store } from './store/store';
+import { ControlApi, resolveService } from './manager/api/control-api';
+import { Router, type Request } from './manager/api/router';
+import { buildRouter, type Backend } from './manager/api/routes';
+import { Allocator } from './manager/allocator/allocator';
+import { Orchestrator } from './manager/orchestrator/orchestrator';
+import { TaskReaper } from './manager/orchestrator/task-reaper';
+import { Scheduler } from './manager/scheduler/scheduler';
+import { nodeMatchesService } from './manager/scheduler/node-match';
+import { Dispatcher } from './manager/dispatcher/dispatcher';
+import { newClusterObject } from './cluster-object';
+import { parseLogQuery, pipeTaskLogs } from './log-stream';
+import { SHOAL_VERSION } from './version';
+
+export interface DaemonConfig {
+  /** unix:///path or tcp://host:port for the control API. */
+  host: string;
+  dataDir: string;
+  executor: Executor;
+  /** host:port for the cluster (gRPC) API. */
+  listenAddr: string;
+  advertiseAddr?: string;
+  hostname?: string;
+  clock: Clock;
+  log: Logger;
+}
+
+export class Daemon implements Component, Backend {
+  readonly name = 'swarmd';
+  private store!: MemoryStore;
+  private http?: Server;
+  private swarm?: { group: ComponentGroup; grpc: grpc.Server; agent: Agent; api: ControlApi; nodeId: string };
+  private startedAt = new Date();
+
+  constructor(private readonly cfg: DaemonConfig) {}
+
+  async start(): Promise<void> {
+    mkdirSync(this.cfg.dataDir, { recursive: true });
+    this.store = this.openStore();
+    const cluster = this.store.view((tx) => tx.list('cluster')[0]);
+    if (cluster) await this.startSwarm(this.localNodeId());
+    await this.listen();
+    this.cfg.log.info('swarmd started', { host: this.cfg.host, dataDir: this.cfg.dataDir, executor: this.cfg.executor.kind, swarm: this.active() });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    this.http?.closeAllConnections?.();
+    await this.stopSwarm();
+    await this.store.close();
+    await this.cfg.executor.close();
+  }
+
+  /** The store (tests and benchmarks read it directly). */
+  get stateStore(): Store {
+    return this.store;
+  }
+
+  // ---- Backend ----------------------------------------------------------------------------------------------
+
+  active(): boolean {
+    return this.swarm !== undefined;
+  }
+
+  control(): ControlApi {
+    if (!this.swarm) {
+      throw new ShoalError('not-a-manager', 'This node is not a swarm manager. Use "swarmctl swarm init" or "docker swarm init" to create a swarm on this node.');
+    }
+    return this.swarm.api;
+  }
+
+  version(): object {
+    return {
+      Platform: { Name: 'Shoal' },
+      Version: SHOAL_VERSION,
+      ApiVersion: '1.41',
+      MinAPIVersion: '1.24',
+      GitCommit: '',
+      GoVersion: process.version,
+      Os: 'linux',
+      Arch: goArch(),
+      KernelVersion: os.release(),
+      BuildTime: '',
+      Components: [{ Name: 'Engine', Version: SHOAL_VERSION, Details: { ApiVersion: '1.41', MinAPIVersion: '1.24', Os: 'linux', Arch: goArch() } }],
+    };
+  }
+
+  async info(): Promise<object> {
+    const facts = await this.cfg.executor.describe();
+    const nodes = this.swarm ? this.store.view((tx) => tx.list('node')) : [];
+    const cluster = this.swarm ? this.store.view((tx) => tx.list('cluster')[0]) : undefined;
+    const self = this.swarm ? nodes.find((n) => n.ID === this.swarm!.nodeId) : undefined;
+    const tasks = this.swarm ? this.store.view((tx) => tx.tasksByNode(this.swarm!.nodeId)) : [];
+    const running = tasks.filter((t) => t.Status.State === 'running').length;
+    const managers = nodes.filter((n) => n.Spec.Role === 'manager');
+    return {
+      ID: this.swarm?.nodeId ?? '',
+      Containers: tasks.length,
+      ContainersRunning: running,
+      ContainersPaused: 0,
+      ContainersStopped: tasks.length - running,
+      Images: 0,
+      Driver: this.cfg.executor.kind,
+      DriverStatus: [],
+      Plugins: { Volume: ['local'], Network: ['overlay'], Authorization: null, Log: ['json-file'] },
+      MemoryLimit: true,
+      SwapLimit: false,
+      NCPU: Math.round(facts.nanoCPUs / 1e9),
+      MemTotal: facts.memoryBytes,
+      Name: this.cfg.hostname ?? facts.hostname,
+      ServerVersion: SHOAL_VERSION,
+      KernelVersion: os.release(),
+      OperatingSystem: `Shoal (${this.cfg.executor.kind} executor)`,
+      OSType: 'linux',
+      Architecture: facts.architecture,
+      IndexServerAddress: '',
+      RegistryConfig: null,
+      Labels: [],
+      ExperimentalBuild: false,
+      DockerRootDir: this.cfg.dataDir,
+      Runtimes: {},
+      DefaultRuntime: this.cfg.executor.kind,
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: '',
+      SecurityOptions: [],
+      Warnings: null,
+      Swarm: {
+        NodeID: this.swarm?.nodeId ?? '',
+        NodeAddr: self?.Status.Addr ?? '',
+        LocalNodeState: this.swarm ? 'active' : 'inactive',
+        ControlAvailable: this.swarm !== undefined,
+        Error: '',
+        RemoteManagers: managers.map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus?.Addr ?? '' })),
+        Nodes: this.swarm ? nodes.length : undefined,
+        Managers: this.swarm ? managers.length : undefined,
+        Cluster: cluster ? { ...cluster, JoinTokens: undefined } : undefined,
+      },
+    };
+  }
+
+  async init(body: unknown): Promise<string> {
+    if (this.swarm) {
+      throw new ShoalError('not-a-manager', 'This node is already part of a swarm. Use "swarmctl swarm leave" to leave this swarm and join another one.');
+    }
+    const req = (body ?? {}) as { AdvertiseAddr?: string; ListenAddr?: string; Availability?: string; Spec?: any };
+    const availability = req.Availability ?? 'active';
+    if (!['active', 'pause', 'drain'].includes(availability)) {
+      throw invalidArgument('Availability', `invalid availability "${availability}": use active, pause or drain`);
+    }
+    const facts = await this.cfg.executor.describe();
+    const nodeId = newId();
+    const advertise = hostOf(req.AdvertiseAddr || this.cfg.advertiseAddr || '') || '127.0.0.1';
+    const clusterObject = newClusterObject({
+      taskHistoryLimit: req.Spec?.Orchestration?.TaskHistoryRetentionLimit,
+      heartbeatPeriodNs: req.Spec?.Dispatcher?.HeartbeatPeriod || undefined,
+    });
+    const node: Node = {
+      ID: nodeId,
+      Version: { Index: 0 },
+      CreatedAt: '',
+      UpdatedAt: '',
+      Spec: { Role: 'manager', Availability: availability as Node['Spec']['Availability'], Labels: {} },
+      Description: {
+        Hostname: this.cfg.hostname ?? facts.hostname,
+        Platform: { Architecture: facts.architecture, OS: facts.os },
+        Resources: { NanoCPUs: facts.nanoCPUs, MemoryBytes: facts.memoryBytes },
+        Engine: { EngineVersion: facts.engineVersion, Labels: facts.engineLabels, Plugins: [] },
+      },
+      Status: { State: 'unknown', Addr: advertise },
+      ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: `${advertise}:${portOf(this.cfg.listenAddr)}` },
+    };
+    const allocator = new Allocator({ store: this.store, clock: this.cfg.clock, log: this.cfg.log.child({ component: 'allocator' }) });
+    await this.store.update((tx) => {
+      tx.create('cluster', clusterObject);
+      tx.create('node', node);
+      tx.create('network', allocator.ingressNetwork(tx));
+    });
+    await this.startSwarm(nodeId);
+    this.cfg.log.info('swarm initialized', { node: nodeId });
+    return nodeId;
+  }
+
+  async leave(force: boolean): Promise<void> {
+    if (!this.swarm) throw new ShoalError('not-a-manager', 'This node is not part of a swarm');
+    if (!force) {
+      throw new ShoalError(
+        'not-a-manager',
+        'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.',
+      );
+    }
+    await this.stopSwarm();
+    // Leaving removes this node's tasks, as Docker removes its swarm containers.
+    for (const id of await this.cfg.executor.listTaskIds()) {
+      const c = this.cfg.executor.controller({ ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task);
+      await c.shutdown(10_000).catch(() => undefined);
+      await c.remove().catch(() => undefined);
+    }
+    await this.store.close();
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'node-id']) rmSync(join(this.cfg.dataDir, f), { force: true });
+    this.store = this.openStore();
+    this.cfg.log.info('left the swarm');
+  }
+
+  async logs(kind: 'service' | 'task', ref: string, req: Request, res: import('node:http').ServerResponse): Promise<void> {
+    const api = this.control();
+    const q = parseLogQuery(req.query);
+    const tasks = kind === 'service' ? this.store.view((tx) => tx.tasksByService(resolveService(tx, ref).ID)) : [api.getTask(ref)];
+    const local = tasks.filter((t) => t.NodeID === this.swarm!.nodeId);
+    res.writeHead(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream' });
+    res.flushHeaders();
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    await Promise.all(
+      local.map((t) =>
+        pipeTaskLogs(t, this.cfg.executor.controller(t).logs({ follow: q.follow, tail: q.tail, signal: abort.signal }), q, res).catch((e) =>
+          this.cfg.log.debug('log stream ended', { task: t.ID, err: errorMessage(e) }),
+        ),
+      ),
+    );
+    res.end();
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------------
+
+  private openStore(): MemoryStore {
+    return new MemoryStore(new SqlitePersistence(join(this.cfg.dataDir, 'state.db')), this.cfg.clock);
+  }
+
+  private localNodeId(): string {
+    const managers = this.store.view((tx) => tx.list('node').filter((n) => n.Spec.Role === 'manager'));
+    // A single-manager swarm: the manager is this node. (Joined workers learn their ID from the CA later.)
+    return managers[0].ID;
+  }
+
+  private async startSwarm(nodeId: string): Promise<void> {
+    const { clock, log, executor } = this.cfg;
+    const server = new grpc.Server();
+    const allocator = new Allocator({ store: this.store, clock, log: log.child({ component: 'allocator' }) });
+    // The dispatcher registers its gRPC service before the server binds.
+    const dispatcher = new Dispatcher({ store: this.store, clock, log: log.child({ component: 'dispatcher' }), server });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.cfg.listenAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    ).catch((e) => {
+      server.forceShutdown();
+      throw new ShoalError('unavailable', `cannot listen on --listen-addr ${this.cfg.listenAddr}: ${errorMessage(e)}`);
+    });
+    const agent = new Agent({
+      nodeId,
+      managerAddr: `127.0.0.1:${port}`,
+      executor,
+      clock,
+      log: log.child({ component: 'agent' }),
+      hostname: this.cfg.hostname,
+    });
+    const group = new ComponentGroup('swarm', [
+      allocator,
+      new Orchestrator({ store: this.store, clock, log: log.child({ component: 'orchestrator' }), nodeMatches: nodeMatchesService }),
+      new Scheduler({ store: this.store, clock, log: log.child({ component: 'scheduler' }) }),
+      new TaskReaper({ store: this.store, clock, log: log.child({ component: 'task-reaper' }) }),
+      dispatcher,
+      agent,
+    ]);
+    try {
+      await group.start();
+    } catch (e) {
+      server.forceShutdown();
+      throw e;
+    }
+    this.swarm = { group, grpc: server, agent, api: new ControlApi(this.store, allocator, clock), nodeId };
+    await Promise.race([agent.whenConnected(), new Promise((r) => setTimeout(r, 5000))]);
+  }
+
+  private async stopSwarm(): Promise<void> {
+    if (!this.swarm) return;
+    const { group, grpc: server } = this.swarm;
+    this.swarm = undefined;
+    await group.stop();
+    await new Promise<void>((r) => server.tryShutdown(() => r()));
+    server.forceShutdown();
+  }
+
+  private async listen(): Promise<void> {
+    const router = buildRouter(new Router(this.cfg.log.child({ component: 'api' })), this);
+    const server = createServer((req, res) => void router.handle(req, res));
+    const host = this.cfg.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (host.startsWith('unix://')) {
+        const path = host.slice('unix://'.length);
+        if (existsSync(path)) unlinkSync(path); // a stale socket from a previous run
+        server.listen(path, () => resolve());
+      } else {
+        const u = new URL(host.replace(/^tcp:/, 'http:'));
+        server.listen(Number(u.port || 2375), u.hostname, () => resolve());
+      }
+    });
+    this.http = server;
+  }
+}
+
+function hostOf(addr: string): string {
+  const m = /^\[?([^\]]*?)\]?(?::\d+)?$/.exec(addr);
+  return m ? m[1] : addr;
+}
+
+function portOf(addr: string): number {
+  const m = /:(\d+)$/.exec(addr);
+  return m ? Number(m[1]) : 2377;
+}
+
+function goArch(): string {
+  return process.arch === 'x64' ? 'amd64' : process.arch;
+}
+

@@ -1,0 +1,110 @@
+/**
+ * swarmd's command line: flags → a plain config, with Docker-style defaults and errors that name the flag.
+ */
+import { parseLogLevel, type LogLevel } from './base/log';
+
+export interface SwarmdFlags {
+  host: string;
+  dataDir: string;
+  executor?: 'docker' | 'process';
+  dockerHost: string;
+  listenAddr: string;
+  advertiseAddr?: string;
+  hostname?: string;
+  logLevel: LogLevel;
+  help: boolean;
+  version: boolean;
+}
+
+export const SWARMD_USAGE = `Usage: swarmd [OPTIONS]
+
+Runs a Shoal node: the Docker-compatible control socket, and once in a swarm, the manager and the worker.
+
+Options:
+      --host string            control socket (default "unix:///var/run/swarmd.sock")
+      --data-dir string        state directory (default "/var/lib/shoal")
+      --executor string        docker or process (default: docker when an engine answers at --docker-host, else process)
+      --docker-host string     Docker engine for the docker executor (default $DOCKER_HOST or "unix:///var/run/docker.sock")
+      --listen-addr string     cluster API address (default "0.0.0.0:2377")
+      --advertise-addr string  address other nodes reach this node at
+      --hostname string        node hostname (default: the machine's)
+  -l, --log-level string       debug, info, warn or error (default "info")
+  -v, --version                print the version and exit
+  -h, --help                   print this help
+`;
+
+export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): SwarmdFlags {
+  const flags: SwarmdFlags = {
+    host: 'unix:///var/run/swarmd.sock',
+    dataDir: '/var/lib/shoal',
+    dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
+    listenAddr: '0.0.0.0:2377',
+    logLevel: 'info',
+    help: false,
+    version: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const next = (): string => {
+      if (value !== undefined) return value;
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`flag needs an argument: ${arg}`);
+      return v;
+    };
+    switch (arg) {
+      case '--host':
+      case '-H':
+        flags.host = next();
+        if (!/^(unix|tcp):\/\//.test(flags.host)) throw new Error(`invalid --host "${flags.host}": use unix:///path or tcp://host:port`);
+        break;
+      case '--data-dir':
+        flags.dataDir = next();
+        break;
+      case '--executor': {
+        const v = next();
+        if (v !== 'docker' && v !== 'process') throw new Error(`invalid --executor "${v}": use docker or process`);
+        flags.executor = v;
+        break;
+      }
+      case '--docker-host':
+        flags.dockerHost = next();
+        break;
+      case '--listen-addr':
+        flags.listenAddr = withPort(next(), '--listen-addr');
+        break;
+      case '--advertise-addr':
+        flags.advertiseAddr = next();
+        break;
+      case '--hostname':
+        flags.hostname = next();
+        break;
+      case '--log-level':
+      case '-l':
+        flags.logLevel = parseLogLevel(next());
+        break;
+      case '--version':
+      case '-v':
+        flags.version = true;
+        break;
+      case '--help':
+      case '-h':
+        flags.help = true;
+        break;
+      default:
+        throw new Error(`unknown flag: ${arg} (see swarmd --help)`);
+    }
+  }
+  return flags;
+}
+
+function withPort(addr: string, flag: string): string {
+  if (/^\d+$/.test(addr)) return `0.0.0.0:${addr}`;
+  if (!/:\d+$/.test(addr)) throw new Error(`invalid ${flag} "${addr}": use HOST:PORT, e.g. 0.0.0.0:2377`);
+  return addr;
+}
