@@ -1,0 +1,79 @@
+/**
+ * The bridge plumber: runs the plans of bridge-plan.ts with `ip`. It only decides what the kernel's answers mean
+ * ("File exists" on a create = already done, "Cannot find device" on a delete = already gone), so every method is
+ * idempotent and a restarted swarmd can re-run any of them over what the previous one left.
+ */
+import { exec as defaultExec, ExecError, type Exec } from '../control/base/exec';
+import type { Logger } from '../control/base/log';
+import type { LocalNetwork, NetworkPlumber, TaskInterface } from './network-plumber';
+import {
+  attachPlan,
+  bridgeName,
+  detachPlan,
+  ensureNetworkPlan,
+  parseNetnsPath,
+  removeNetworkPlan,
+  taskVethsIn,
+  type PlannedCommand,
+} from './bridge-plan';
+
+export interface BridgePlumberOptions {
+  exec?: Exec;
+  log: Logger;
+}
+
+const EXISTS = /File exists/;
+const GONE = /Cannot find device|does not exist|No such device/;
+
+export class BridgePlumber implements NetworkPlumber {
+  private readonly exec: Exec;
+  private readonly log: Logger;
+
+  constructor(opts: BridgePlumberOptions) {
+    this.exec = opts.exec ?? defaultExec;
+    this.log = opts.log.child({ component: 'bridge-plumber' });
+  }
+
+  async ensureNetwork(net: LocalNetwork): Promise<void> {
+    // Checked first so a steady-state call costs one read and never retries an address add.
+    const exists = await this.linkExists(bridgeName(net.id));
+    if (!exists) this.log.info('creating network bridge', { network: net.id, bridge: bridgeName(net.id), subnet: net.subnet });
+    await this.run(ensureNetworkPlan(net, exists));
+  }
+
+  async removeNetwork(networkId: string): Promise<void> {
+    await this.run(removeNetworkPlan(networkId), true);
+  }
+
+  async attach(taskId: string, netnsPath: string, ifaces: TaskInterface[]): Promise<void> {
+    await this.run(attachPlan(taskId, parseNetnsPath(netnsPath), ifaces));
+  }
+
+  async detach(taskId: string): Promise<void> {
+    const { stdout } = await this.exec(['ip', '-o', 'link', 'show', 'type', 'veth']);
+    await this.run(detachPlan(taskVethsIn(stdout, taskId)), true);
+  }
+
+  private async linkExists(name: string): Promise<boolean> {
+    try {
+      await this.exec(['ip', 'link', 'show', 'dev', name]);
+      return true;
+    } catch (e) {
+      if (e instanceof ExecError && GONE.test(e.stderr)) return false;
+      throw e;
+    }
+  }
+
+  /** Runs a plan in order; stops at the first real failure (the ExecError names argv and stderr). */
+  private async run(plan: PlannedCommand[], tolerateGone = false): Promise<void> {
+    for (const cmd of plan) {
+      try {
+        await this.exec(cmd.argv);
+      } catch (e) {
+        if (e instanceof ExecError && cmd.exists && EXISTS.test(e.stderr)) continue;
+        if (e instanceof ExecError && tolerateGone && GONE.test(e.stderr)) continue;
+        throw e;
+      }
+    }
+  }
+}
