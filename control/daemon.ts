@@ -13,7 +13,6 @@ import { ComponentGroup, type Component } from './base/component';
 import type { Clock } from './base/clock';
 import type { Logger } from './base/log';
 import { invalidArgument, ShoalError, errorMessage } from './base/errors';
-import { newId } from './api/ids';
 import type { Node, Task } from './api/types';
 import type { Executor } from './agent/executor';
 import { Agent } from './agent/agent';
@@ -27,7 +26,7 @@ import { Allocator } from './manager/allocator/allocator';
 import { Orchestrator } from './manager/orchestrator/orchestrator';
 import { TaskReaper } from './manager/orchestrator/task-reaper';
 import { Scheduler } from './manager/scheduler/scheduler';
-import { nodeMatchesService } from './manager/scheduler/node-match';
+import { nodeMatchesService } from './manager/orchestrator/global-eligibility';
 import { Dispatcher } from './manager/dispatcher/dispatcher';
 import { newClusterObject } from './cluster-object';
 import { parseLogQuery, pipeTaskLogs } from './log-stream';
@@ -37,6 +36,8 @@ export interface DaemonConfig {
   /** unix:///path or tcp://host:port for the control API. */
   host: string;
   dataDir: string;
+  /** This node's ID (see node-identity.ts). */
+  nodeId: string;
   executor: Executor;
   /** host:port for the cluster (gRPC) API. */
   listenAddr: string;
@@ -59,7 +60,7 @@ export class Daemon implements Component, Backend {
     mkdirSync(this.cfg.dataDir, { recursive: true });
     this.store = this.openStore();
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
-    if (cluster) await this.startSwarm(this.localNodeId());
+    if (cluster) await this.startSwarm(this.cfg.nodeId);
     await this.listen();
     this.cfg.log.info('swarmd started', { host: this.cfg.host, dataDir: this.cfg.dataDir, executor: this.cfg.executor.kind, swarm: this.active() });
   }
@@ -170,7 +171,7 @@ export class Daemon implements Component, Backend {
       throw invalidArgument('Availability', `invalid availability "${availability}": use active, pause or drain`);
     }
     const facts = await this.cfg.executor.describe();
-    const nodeId = newId();
+    const nodeId = this.cfg.nodeId;
     const advertise = hostOf(req.AdvertiseAddr || this.cfg.advertiseAddr || '') || '127.0.0.1';
     const clusterObject = newClusterObject({
       taskHistoryLimit: req.Spec?.Orchestration?.TaskHistoryRetentionLimit,
@@ -218,7 +219,7 @@ export class Daemon implements Component, Backend {
       await c.remove().catch(() => undefined);
     }
     await this.store.close();
-    for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'node-id']) rmSync(join(this.cfg.dataDir, f), { force: true });
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(this.cfg.dataDir, f), { force: true });
     this.store = this.openStore();
     this.cfg.log.info('left the swarm');
   }
@@ -246,12 +247,6 @@ export class Daemon implements Component, Backend {
 
   private openStore(): MemoryStore {
     return new MemoryStore(new SqlitePersistence(join(this.cfg.dataDir, 'state.db')), this.cfg.clock);
-  }
-
-  private localNodeId(): string {
-    const managers = this.store.view((tx) => tx.list('node').filter((n) => n.Spec.Role === 'manager'));
-    // A single-manager swarm: the manager is this node. (Joined workers learn their ID from the CA later.)
-    return managers[0].ID;
   }
 
   private async startSwarm(nodeId: string): Promise<void> {

@@ -1,0 +1,81 @@
+/**
+ * The scheduler component: the thin, store-facing half of scheduling. Each time tasks or nodes change it takes
+ * every PENDING task, asks the pure pipeline (filters, then spread) where each goes, and writes the answers in
+ * one transaction: ASSIGNED with the node ("scheduler assigned task to node"), or still PENDING with Docker's
+ * explanation in Status.Err ("no suitable node (...)"). A pending task is retried whenever a node or task
+ * changes, so it is placed as soon as room appears.
+ */
+import type { Component } from '../../base/component';
+import type { Clock } from '../../base/clock';
+import { CoalescingRunner } from '../../base/coalescing-runner';
+import type { Logger } from '../../base/log';
+import { rank } from '../../api/task-state';
+import type { Task } from '../../api/types';
+import { edit, type Store } from '../../store/store';
+import { scheduleTasks } from './pipeline';
+
+export class Scheduler implements Component {
+  readonly name = 'scheduler';
+  private runner: CoalescingRunner;
+  private unwatch?: () => void;
+
+  constructor(private readonly opts: { store: Store; clock: Clock; log: Logger }) {
+    this.runner = new CoalescingRunner(() => this.tick(), {
+      clock: opts.clock,
+      onError: (e) => opts.log.error('scheduling failed', { err: e }),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.unwatch = this.opts.store.watch((events) => {
+      if (events.some((e) => e.kind === 'task' || e.kind === 'node' || e.kind === 'service')) this.runner.kick();
+    });
+    this.runner.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.unwatch?.();
+    await this.runner.stop();
+  }
+
+  private async tick(): Promise<void> {
+    const input = this.opts.store.view((tx) => {
+      const tasks = tx.list('task');
+      const pending = tasks.filter((t) => t.Status.State === 'pending' && rank(t.DesiredState) <= rank('running'));
+      return { pending, tasks, nodes: tx.list('node'), services: new Map(tx.list('service').map((s) => [s.ID, s])) };
+    });
+    if (input.pending.length === 0) return;
+    input.pending.sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt) || (a.Slot ?? 0) - (b.Slot ?? 0));
+    const decisions = scheduleTasks({ ...input, now: this.opts.clock.now() });
+    const ts = new Date(this.opts.clock.now()).toISOString();
+    await this.opts.store.update((tx) => {
+      const fresh = (id: string): Task | undefined => {
+        const t = tx.get('task', id);
+        return t && t.Status.State === 'pending' ? t : undefined;
+      };
+      for (const a of decisions.assigned) {
+        const current = fresh(a.taskId);
+        if (!current) continue;
+        const t = edit(current);
+        const preassigned = current.NodeID !== undefined;
+        t.NodeID = a.nodeId;
+        t.Status = {
+          Timestamp: ts,
+          State: 'assigned',
+          Message: preassigned ? 'scheduler confirmed task can run on preassigned node' : 'scheduler assigned task to node',
+        };
+        tx.update('task', t);
+      }
+      for (const u of decisions.unschedulable) {
+        const current = fresh(u.taskId);
+        if (!current || current.Status.Err === u.err) continue;
+        const t = edit(current);
+        t.Status = { ...t.Status, Timestamp: ts, Err: u.err };
+        tx.update('task', t);
+      }
+    });
+    if (decisions.unschedulable.length) {
+      this.opts.log.debug('tasks left pending', { count: decisions.unschedulable.length, reason: decisions.unschedulable[0].err });
+    }
+  }
+}
