@@ -6,7 +6,7 @@
  *
  * Every container made here carries a node ID unique to this run; after() removes them all, even on failure.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import { newId } from '../../control/api/ids';
@@ -58,16 +58,24 @@ async function collect(it: AsyncIterable<LogLine>): Promise<LogLine[]> {
   return out;
 }
 
-before(async () => {
-  try {
-    await docker.ping();
-  } catch {
-    throw new Error(`no Docker engine at ${HOST}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
-  }
-  await docker.getImage(IMAGE).inspect().catch(() => {
-    throw new Error(`no image ${IMAGE} at ${HOST}: run scripts/busybox-image.sh`);
-  });
-});
+/**
+ * Every test first awaits the engine check, so a missing engine shows as failed tests with the fix in the message
+ * (a failing before() hook would only mark them cancelled, which a "# fail N" count does not see).
+ */
+let engine: Promise<void> | undefined;
+function needEngine(): Promise<void> {
+  engine ??= (async () => {
+    try {
+      await docker.ping();
+    } catch {
+      throw new Error(`no Docker engine at ${HOST}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
+    }
+    await docker.getImage(IMAGE).inspect().catch(() => {
+      throw new Error(`no image ${IMAGE} at ${HOST}: run scripts/busybox-image.sh`);
+    });
+  })();
+  return engine;
+}
 
 after(async () => {
   const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL.nodeId}=${NODE}`] } }).catch(() => []);
@@ -76,6 +84,7 @@ after(async () => {
 });
 
 describe('docker executor', () => {
+  beforeEach(needEngine);
   const sleeper = task('web', ['sleep', '3600'], { NetworksAttachments: [{ Network: network, Addresses: ['10.0.9.5/24'] }] });
 
   test('creates the container with swarm name and labels, starts it, plumbs /proc/PID/ns/net', async (t) => {
