@@ -142,8 +142,9 @@ export class Allocator implements Component, AllocationRules {
     const ports: PortConfig[] = (spec.Ports ?? []).map((p) => {
       const port: PortConfig = { ...p, Protocol: p.Protocol ?? 'tcp', PublishMode: p.PublishMode ?? 'ingress' };
       if (port.PublishMode === 'ingress') {
-        if (!port.PublishedPort) port.PublishedPort = previous.get(portIdentity(port)) || this.ports.allocate(port.Protocol!);
-        else this.ports.reserve(port.Protocol!, port.PublishedPort, service.Spec.Name);
+        const owner = { id: service.ID, name: service.Spec.Name };
+        if (!port.PublishedPort) port.PublishedPort = previous.get(portIdentity(port)) || this.ports.allocate(port.Protocol!, owner);
+        else this.ports.reserve(port.Protocol!, port.PublishedPort, owner);
       }
       return port;
     });
@@ -177,7 +178,7 @@ export class Allocator implements Component, AllocationRules {
   }
 
   private releaseService(service: Service): void {
-    for (const p of service.Endpoint.Ports ?? []) if (p.PublishMode === 'ingress' && p.PublishedPort) this.ports.release(p.Protocol ?? 'tcp', p.PublishedPort);
+    this.ports.releaseOwner(service.ID);
     for (const v of service.Endpoint.VirtualIPs ?? []) this.ipams.get(v.NetworkID)?.release(v.Addr);
   }
 
@@ -190,7 +191,7 @@ export class Allocator implements Component, AllocationRules {
     let ipam = this.ipams.get(net.ID);
     if (!ipam) {
       const c = net.IPAM.Config[0];
-      this.ipams.set(net.ID, (ipam = new NetworkIpam(c.Subnet, net.Name)));
+      this.ipams.set(net.ID, (ipam = new NetworkIpam({ subnet: c.Subnet, gateway: c.Gateway, name: net.Name })));
     }
     return ipam;
   }
@@ -202,7 +203,7 @@ export class Allocator implements Component, AllocationRules {
     while (this.vnis.has(vni)) vni++;
     this.vnis.add(vni);
     const id = newId();
-    const ipam = new NetworkIpam(subnet, request.Name);
+    const ipam = new NetworkIpam({ subnet, name: request.Name });
     this.ipams.set(id, ipam);
     return {
       ID: id,
@@ -237,7 +238,7 @@ export class Allocator implements Component, AllocationRules {
       this.ipam(net);
     }
     for (const s of tx.list('service')) {
-      for (const p of s.Endpoint.Ports ?? []) if (p.PublishMode === 'ingress' && p.PublishedPort) this.ports.reserve(p.Protocol ?? 'tcp', p.PublishedPort, s.Spec.Name);
+      for (const p of s.Endpoint.Ports ?? []) if (p.PublishMode === 'ingress' && p.PublishedPort) this.ports.reserve(p.Protocol ?? 'tcp', p.PublishedPort, { id: s.ID, name: s.Spec.Name });
       for (const v of s.Endpoint.VirtualIPs ?? []) this.ipams.get(v.NetworkID)?.reserve(v.Addr);
     }
     for (const t of tx.list('task')) {

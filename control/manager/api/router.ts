@@ -99,7 +99,7 @@ function match(pattern: string[], parts: string[]): Record<string, string> | nul
   return params;
 }
 
-export function send(res: ServerResponse, status: number, body: unknown): void {
+export function send(res: ServerResponse, status: number, body: unknown, contentType?: string): void {
   if (body === undefined || body === null) {
     res.writeHead(status === 200 ? 200 : status);
     res.end();
@@ -107,7 +107,7 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
   }
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, {
-    'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'Content-Type': contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'),
     'Content-Length': Buffer.byteLength(text),
   });
   res.end(res.req?.method === 'HEAD' ? undefined : text);

@@ -3,11 +3,11 @@
  * status codes and bodies are Docker's, so both swarmctl and the real docker CLI work against the socket.
  */
 import type { ServerResponse } from 'node:http';
-import { invalidArgument, ShoalError } from '../../base/errors';
-import type { Network, Service, Swarm, Task } from '../../api/types';
+import { ShoalError } from '../../base/errors';
+import type { Network, Service, Task } from '../../api/types';
 import { isTerminal } from '../../api/task-state';
 import type { ControlApi } from './control-api';
-import { HANDLED, Router, send, API_VERSION, type Request } from './router';
+import { HANDLED, Router, send, type Request } from './router';
 
 export interface Backend {
   /** The control API, or a 503 "not a swarm manager" error when this node is in no swarm. */
@@ -36,8 +36,12 @@ export function buildRouter(router: Router, b: Backend): Router {
     .on('GET', '/version', () => b.version())
     .on('GET', '/info', () => b.info())
 
-    .on('POST', '/swarm/init', async (req) => b.init(await req.body()))
-    .on('GET', '/swarm', () => swarmView(b.control().getSwarm()))
+    .on('POST', '/swarm/init', async (req, res) => {
+      // Docker answers with the node ID as a JSON string.
+      send(res, 200, JSON.stringify(await b.init(await req.body())), 'application/json');
+      return HANDLED;
+    })
+    .on('GET', '/swarm', () => b.control().getSwarm())
     .on('POST', '/swarm/leave', async (req, res) => {
       await b.leave(bool(req.query.get('force')));
       send(res, 200, null);
@@ -100,11 +104,6 @@ export function buildRouter(router: Router, b: Backend): Router {
   return router;
 }
 
-/** GET /swarm shows the join tokens; /info's Cluster section does not (Docker hides them there). */
-function swarmView(s: Swarm): Swarm {
-  return s;
-}
-
 function networkView(n: Network): Network {
   const { Version: _v, VNI: _vni, ...rest } = n;
   return { ...rest, Containers: rest.Containers ?? null } as Network;
@@ -124,4 +123,3 @@ function withStatus(c: ControlApi, services: Service[]): (Service & { ServiceSta
   });
 }
 
-export { API_VERSION, invalidArgument };

@@ -36,17 +36,54 @@ export function groupKey(task: Task): string {
 
 export const portKey = (p: PortConfig): string => `${p.Protocol ?? 'tcp'}/${p.PublishedPort}`;
 
+const NO_PORTS: readonly PortConfig[] = [];
+
 /**
  * The host-mode ports with a fixed published port that a task binds: from its allocated endpoint, else its
- * copied endpoint spec, else (older tasks without an endpoint) the service's current spec.
+ * copied endpoint spec, else (older tasks without an endpoint) the service's current spec. Allocates nothing
+ * for the common task without host ports, since the store sweep calls this for every task.
  */
-export function hostPortsOf(task: Task, service?: Service): PortConfig[] {
+export function hostPortsOf(task: Task, service?: Service): readonly PortConfig[] {
   const ports =
     (task.Endpoint?.Ports?.length ? task.Endpoint.Ports : undefined) ??
     (task.Endpoint?.Spec?.Ports?.length ? task.Endpoint.Spec.Ports : undefined) ??
-    service?.Spec.EndpointSpec?.Ports ??
-    [];
-  return ports.filter((p) => p.PublishMode === 'host' && (p.PublishedPort ?? 0) !== 0);
+    service?.Spec.EndpointSpec?.Ports;
+  if (!ports) return NO_PORTS;
+  let out: PortConfig[] | undefined;
+  for (const p of ports) if (p.PublishMode === 'host' && (p.PublishedPort ?? 0) !== 0) (out ??= []).push(p);
+  return out ?? NO_PORTS;
+}
+
+/** What one task of a group takes from a node: computed once per group, applied per placement. */
+export interface Footprint {
+  serviceId: string;
+  nanoCPUs: number;
+  memoryBytes: number;
+  hostPorts: readonly string[];
+}
+
+export function footprintOf(task: Task, service?: Service): Footprint {
+  const r = task.Spec?.Resources?.Reservations;
+  return {
+    serviceId: task.ServiceID,
+    nanoCPUs: r?.NanoCPUs ?? 0,
+    memoryBytes: r?.MemoryBytes ?? 0,
+    hostPorts: hostPortsOf(task, service).map(portKey),
+  };
+}
+
+/** Whether a task held by a node counts as a replica there (not being shut down or removed). */
+export const isActive = (task: Task): boolean => TASK_STATES[task.DesiredState] <= TASK_STATES.complete;
+
+/** Records one task of footprint `fp` placed on `info`'s node. */
+export function place(info: NodeInfo, fp: Footprint, active: boolean): void {
+  info.freeNanoCPUs -= fp.nanoCPUs;
+  info.freeMemoryBytes -= fp.memoryBytes;
+  for (const k of fp.hostPorts) info.hostPorts.add(k);
+  if (active) {
+    info.activeTotal++;
+    info.activeByService.set(fp.serviceId, (info.activeByService.get(fp.serviceId) ?? 0) + 1);
+  }
 }
 
 export function newNodeInfo(node: Node): NodeInfo {
@@ -62,7 +99,7 @@ export function newNodeInfo(node: Node): NodeInfo {
   };
 }
 
-/** Records that `task` now sits on `info`'s node: reservations, host ports and (if active) counts. */
+/** Records that `task` now sits (the store sweep's form of `place`, without allocating a footprint) on `info`'s node: reservations, host ports and (if active) counts. */
 export function addTask(info: NodeInfo, task: Task, service?: Service): void {
   const r = task.Spec?.Resources?.Reservations;
   if (r) {
@@ -70,7 +107,7 @@ export function addTask(info: NodeInfo, task: Task, service?: Service): void {
     info.freeMemoryBytes -= r.MemoryBytes ?? 0;
   }
   for (const p of hostPortsOf(task, service)) info.hostPorts.add(portKey(p));
-  if (TASK_STATES[task.DesiredState] <= TASK_STATES.complete) {
+  if (isActive(task)) {
     info.activeTotal++;
     info.activeByService.set(task.ServiceID, (info.activeByService.get(task.ServiceID) ?? 0) + 1);
   }

@@ -5,13 +5,13 @@
  *
  * Tasks already bound to a node (global services) are checked against that node first, as swarmkit does, so
  * their reservations are in place before replicated tasks spread. The rest are grouped by service spec version,
- * in order of first appearance; each group runs the filters over every node once, then spreads its tasks
+ * services in order of first appearance; each group runs the filters over every node once, then spreads its tasks
  * through the tree of candidates, re-checking only the filters that placements change. Counters are shared
  * across groups, so a later group sees the resources and ports an earlier one took.
  */
 import type { Node, Service, Task } from '../../api/types';
 import { FilterPipeline } from './filters';
-import { addTask, buildNodeInfos, groupKey, type NodeInfo } from './node-info';
+import { addTask, buildNodeInfos, footprintOf, groupKey, isActive, place, type NodeInfo } from './node-info';
 import { SpreadTree } from './spread';
 
 export interface ScheduleInput {
@@ -48,20 +48,24 @@ export const NO_SUITABLE_NODE = 'no suitable node';
 export function scheduleTasks(input: ScheduleInput): ScheduleDecisions {
   const infos = buildNodeInfos(input.nodes, input.tasks, input.services, input.now);
   const out: ScheduleDecisions = { assigned: [], unschedulable: [] };
-  const groups = new Map<string, Task[]>();
+  // Grouped by service, then spec version: nested maps spare building a string key per task.
+  const groups = new Map<string, Map<number | undefined, Task[]>>();
   const preassigned: Task[] = [];
   for (const t of input.pending) {
     if (t.NodeID) {
       preassigned.push(t);
       continue;
     }
-    const key = groupKey(t);
-    const g = groups.get(key);
+    let byVersion = groups.get(t.ServiceID);
+    if (!byVersion) groups.set(t.ServiceID, (byVersion = new Map()));
+    const g = byVersion.get(t.SpecVersion?.Index);
     if (g) g.push(t);
-    else groups.set(key, [t]);
+    else byVersion.set(t.SpecVersion?.Index, [t]);
   }
   schedulePreassigned(preassigned, infos, input.services, out);
-  for (const [key, group] of groups) scheduleGroup(key, group, infos, input.services, out);
+  for (const byVersion of groups.values()) {
+    for (const group of byVersion.values()) scheduleGroup(group, infos, input.services, out);
+  }
   return out;
 }
 
@@ -95,7 +99,6 @@ function schedulePreassigned(
 }
 
 function scheduleGroup(
-  key: string,
   group: readonly Task[],
   infos: Map<string, NodeInfo>,
   services: ReadonlyMap<string, Service>,
@@ -109,13 +112,14 @@ function scheduleGroup(
   const preferences = (first.Spec?.Placement?.Preferences ?? [])
     .map((p) => p.Spread?.SpreadDescriptor)
     .filter((d): d is string => !!d);
-  const tree = new SpreadTree(candidates, infos.values(), first.ServiceID, key, preferences);
+  const tree = new SpreadTree(candidates, infos.values(), first.ServiceID, groupKey(first), preferences);
+  const fp = footprintOf(first, service);
 
   let i = 0;
   for (; i < group.length; i++) {
     const info = tree.choose();
     if (!info) break;
-    addTask(info, group[i], service);
+    place(info, fp, isActive(group[i]));
     tree.commit(pipeline.checkDynamic(info));
     out.assigned.push({ taskId: group[i].ID, nodeId: info.id });
   }
