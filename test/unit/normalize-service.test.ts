@@ -247,3 +247,27 @@ test('checkUpdateAllowed refuses a mode change and a rename, with Docker message
   assert.throws(() => checkUpdateAllowed(base, renamed), { message: 'renaming services is not supported', field: 'Name' });
   checkUpdateAllowed(base, scaled);
 });
+
+test('Docker fields Shoal does not model yet are kept in Go order, empty ones dropped', () => {
+  const s = normalizeServiceSpec({
+    Name: 'x',
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: 'nginx', Secrets: [{ SecretID: 's1', SecretName: 'db', File: { Name: 'db', UID: '0', GID: '0', Mode: 292 } }],
+        Configs: [], CapabilityAdd: ['NET_ADMIN'], Sysctls: {}, TTY: true,
+      },
+      LogDriver: { Name: 'json-file', Options: { 'max-size': '10m' } },
+    },
+  });
+  const c = s.TaskTemplate.ContainerSpec as unknown as Record<string, unknown>;
+  assert.deepEqual(Object.keys(c), ['Image', 'Init', 'TTY', 'StopGracePeriod', 'DNSConfig', 'Secrets', 'Isolation', 'CapabilityAdd']);
+  assert.deepEqual(s.TaskTemplate.LogDriver, { Name: 'json-file', Options: { 'max-size': '10m' } });
+});
+
+test('cpu values print like Go %g in Docker\'s message', () => {
+  const cpu = (n: number) => () =>
+    normalizeServiceSpec({ Name: 'x', TaskTemplate: { ContainerSpec: { Image: 'nginx' }, Resources: { Reservations: { NanoCPUs: n } } } });
+  assert.throws(cpu(500), { message: 'invalid cpu value 5e-07: Must be at least 0.001' });
+  assert.throws(cpu(999999), { message: 'invalid cpu value 0.000999999: Must be at least 0.001' });
+  assert.throws(cpu(1.5), { message: /invalid TaskTemplate.Resources.Reservations.NanoCPUs 1.5: NanoCPUs must be a non-negative integer/ });
+});
