@@ -22,7 +22,8 @@ export interface BridgePlumberOptions {
   log: Logger;
 }
 
-const EXISTS = /File exists/;
+// Kernels answer an existing address with "File exists" or, since 5.x, "Address already assigned".
+const EXISTS = /File exists|Address already assigned/;
 const GONE = /Cannot find device|does not exist|No such device/;
 
 export class BridgePlumber implements NetworkPlumber {

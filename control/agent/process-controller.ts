@@ -87,7 +87,9 @@ export class ProcessController implements Controller {
   async wait(): Promise<ExitStatus> {
     const sup = this.ctx.supervisors.get(this.task.ID);
     if (sup && sup.exitCode === null && sup.signalCode === null) {
-      await new Promise((resolve) => sup.once('exit', resolve));
+      // The handle is unref'd so swarmd can exit while tasks run; someone waiting on it must keep the loop alive.
+      sup.ref();
+      await new Promise((resolve) => sup.once('exit', resolve)).finally(() => sup.unref());
     }
     for (;;) {
       const exit = this.files.readExit();
