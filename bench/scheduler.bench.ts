@@ -42,7 +42,7 @@ function makeCase(tasks: number, nodeCount: number, variant: 'plain' | 'placemen
     [other.ID, other],
   ]);
   return {
-    name: `${tasks} tasks / ${nodeCount} node${nodeCount === 1 ? '' : 's'}${variant === 'placement' ? ' +placement' : ''}`,
+    name: `${tasks} tasks / ${nodeCount} node${nodeCount === 1 ? '' : 's'}${variant === 'plain' ? '' : ' +placement'}`,
     input: { pending, nodes, tasks: [...running, ...pending], services, now: Date.now() },
   };
 }
@@ -103,7 +103,8 @@ function main(): void {
     }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  const pad = (cell: string, i: number): string => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]));
+  for (const r of rows) console.log(r.map(pad).join('  '));
 }
 
 main();

@@ -25,7 +25,11 @@ test("every filter explains itself in Docker's words, singular and plural", () =
   assert.deepEqual(texts, [
     ['ready', '1 node not available for new tasks', '3 nodes not available for new tasks'],
     ['resources', 'insufficient resources on 1 node', 'insufficient resources on 3 nodes'],
-    ['constraints', 'scheduling constraints not satisfied on 1 node', 'scheduling constraints not satisfied on 3 nodes'],
+    [
+      'constraints',
+      'scheduling constraints not satisfied on 1 node',
+      'scheduling constraints not satisfied on 3 nodes',
+    ],
     ['platform', 'unsupported platform on 1 node', 'unsupported platform on 3 nodes'],
     ['host-ports', 'host-mode port already in use on 1 node', 'host-mode port already in use on 3 nodes'],
     ['max-replicas', 'max replicas per node limit exceed', 'max replicas per node limit exceed'],
@@ -66,7 +70,8 @@ test('resources: reservations exhaust a node, the rest stay pending', () => {
 
 test('resources: memory counts too, and plural when several nodes are full', () => {
   const svc = fakeService({ reserveMemoryBytes: 6 * GiB });
-  const r = run(svc, fakePendingTasks(svc, 1), [fakeNode({ memoryBytes: 4 * GiB }), fakeNode({ memoryBytes: 2 * GiB })]);
+  const nodes = [fakeNode({ memoryBytes: 4 * GiB }), fakeNode({ memoryBytes: 2 * GiB })];
+  const r = run(svc, fakePendingTasks(svc, 1), nodes);
   assert.equal(onlyErr(r), 'no suitable node (insufficient resources on 2 nodes)');
 });
 
@@ -74,7 +79,10 @@ test('resources: reservations of running tasks count until they are terminal', (
   const svc = fakeService({ reserveCpus: 3 });
   const node = fakeNode({ id: 'n1', cpus: 4 });
   const running = fakeTask(svc, { nodeId: 'n1', state: 'running' });
-  assert.equal(onlyErr(run(svc, fakePendingTasks(svc, 1), [node], [running])), 'no suitable node (insufficient resources on 1 node)');
+  assert.equal(
+    onlyErr(run(svc, fakePendingTasks(svc, 1), [node], [running])),
+    'no suitable node (insufficient resources on 1 node)',
+  );
   // A task being shut down still holds its reservation while it runs...
   const stopping = fakeTask(svc, { nodeId: 'n1', state: 'running', desired: 'shutdown' });
   assert.equal(run(svc, fakePendingTasks(svc, 1), [node], [stopping]).assigned.length, 0);
@@ -130,18 +138,24 @@ test('host-mode ports: one task per node per (protocol, port)', () => {
 });
 
 test('host-mode ports: another service holding the port blocks; other protocols and ingress do not', () => {
-  const holder = fakeService({ ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] });
+  const hostPort = (Protocol: 'tcp' | 'udp', PublishedPort: number, PublishMode: 'host' | 'ingress' = 'host') => ({
+    ports: [{ Protocol, TargetPort: 80, PublishedPort, PublishMode }],
+  });
+  const holder = fakeService(hostPort('tcp', 8080));
   const held = fakeTask(holder, { nodeId: 'a', state: 'running' });
-  const same = fakeService({ ports: [{ Protocol: 'tcp', TargetPort: 81, PublishedPort: 8080, PublishMode: 'host' }] });
+  const same = fakeService(hostPort('tcp', 8080));
   assert.equal(
     onlyErr(run(same, fakePendingTasks(same, 1), [fakeNode({ id: 'a' })], [held], [holder])),
     'no suitable node (host-mode port already in use on 1 node)',
   );
-  const udp = fakeService({ ports: [{ Protocol: 'udp', TargetPort: 81, PublishedPort: 8080, PublishMode: 'host' }] });
+  const udp = fakeService(hostPort('udp', 8080));
   assert.equal(run(udp, fakePendingTasks(udp, 1), [fakeNode({ id: 'a' })], [held], [holder]).assigned.length, 1);
-  const ingress = fakeService({ ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' }] });
-  assert.equal(run(ingress, fakePendingTasks(ingress, 2), [fakeNode({ id: 'a' })], [held], [holder]).assigned.length, 2);
-  const dynamic = fakeService({ ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 0, PublishMode: 'host' }] });
+  const ingress = fakeService(hostPort('tcp', 8080, 'ingress'));
+  assert.equal(
+    run(ingress, fakePendingTasks(ingress, 2), [fakeNode({ id: 'a' })], [held], [holder]).assigned.length,
+    2,
+  );
+  const dynamic = fakeService(hostPort('tcp', 0));
   assert.equal(run(dynamic, fakePendingTasks(dynamic, 2), [fakeNode({ id: 'a' })]).assigned.length, 2);
 });
 

@@ -72,7 +72,10 @@ export const platformFilter: Filter = {
   prepare(task) {
     const platforms = task.Spec?.Placement?.Platforms;
     if (!platforms || platforms.length === 0) return null;
-    const wanted = platforms.map((p) => ({ arch: normalizeArch(p.Architecture ?? ''), os: (p.OS ?? '').toLowerCase() }));
+    const wanted = platforms.map((p) => ({
+      arch: normalizeArch(p.Architecture ?? ''),
+      os: (p.OS ?? '').toLowerCase(),
+    }));
     return (info) => {
       const arch = normalizeArch(info.node.Description?.Platform?.Architecture ?? '');
       const os = (info.node.Description?.Platform?.OS ?? '').toLowerCase();

@@ -99,7 +99,10 @@ export function newNodeInfo(node: Node): NodeInfo {
   };
 }
 
-/** Records that `task` now sits (the store sweep's form of `place`, without allocating a footprint) on `info`'s node: reservations, host ports and (if active) counts. */
+/**
+ * Records that `task` now sits on `info`'s node: reservations, host ports and (if active) counts. The store
+ * sweep's form of `place`, without allocating a footprint per task.
+ */
 export function addTask(info: NodeInfo, task: Task, service?: Service): void {
   const r = task.Spec?.Resources?.Reservations;
   if (r) {
