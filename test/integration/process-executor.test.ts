@@ -187,6 +187,25 @@ test('the exit code comes back from wait(), and logs() returns stdout and stderr
   assert.equal((await collect(c.logs({ tail: 1 }))).length, 1);
 });
 
+test('DNSConfig becomes the task\'s resolv.conf; Dir and Env are honoured', { timeout: 30_000 }, async () => {
+  requireTools();
+  const task = makeTask(['sh', '-c', 'cat /etc/resolv.conf; pwd; echo "path=$PATH home=$HOME host=$HOSTNAME"'], {
+    extra: { DNSConfig: { Nameservers: ['10.213.0.53'], Search: ['svc.example'], Options: ['ndots:0'] }, Dir: '/tmp', Hostname: 'h1' },
+  });
+  const c = await run(task);
+  assert.equal((await c.wait()).exitCode, 0);
+  const lines = (await collect(c.logs({}))).map((l) => l.line);
+  assert.deepEqual(lines, [
+    'nameserver 10.213.0.53',
+    'search svc.example',
+    'options ndots:0',
+    '/tmp',
+    'path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin home=/root host=h1',
+  ]);
+  await c.remove();
+  await assert.rejects(exec(['ls', `/etc/netns/shoal-${task.ID}`]));
+});
+
 test('logs() with follow yields lines as they are written until aborted', { timeout: 30_000 }, async () => {
   requireTools();
   const task = makeTask(['sh', '-c', 'echo one; sleep 0.5; echo two; sleep 300']);
