@@ -1,8 +1,9 @@
 /**
- * How a swarm task becomes a host process, as pure functions: the command (Docker's Entrypoint + Cmd, i.e.
- * ContainerSpec.Command then Args), its environment, working directory, hostname, stop signal, resolv.conf and
- * network interfaces. Every refusal here happens in prepare(), so it makes the task REJECTED with a message that
- * says what to change.
+ * How a swarm task becomes a host process: the command (Docker's Entrypoint + Cmd, i.e. ContainerSpec.Command
+ * then Args), its environment, working directory, hostname, stop signal, resolv.conf and network interfaces.
+ * Plain functions of the task; the only side effects are looking for files on the host (the command, the working
+ * directory, the helper binaries). Every refusal happens in prepare(), so it makes the task REJECTED with a
+ * message that says what to change.
  */
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -102,9 +103,12 @@ export function taskLaunch(task: Task): TaskLaunch {
   }
   if (!isDir) throw new Error(`working directory "${cwd}" does not exist on this node`);
   resolveCommand(cmd[0], env.PATH, cwd);
-  const setHostname = 'hostname "$1" && shift && exec "$@"';
+  // The helpers are named by absolute path: the task's own PATH (which may be anything) only finds its command.
+  const helperPath = `${DEFAULT_PATH}:${process.env.PATH ?? ''}`;
+  const [ip, unshare, sh, hostnameBin] = ['ip', 'unshare', 'sh', 'hostname'].map((b) => resolveCommand(b, helperPath, '/'));
+  const setHostname = `'${hostnameBin}' "$1" && shift && exec "$@"`;
   return {
-    argv: ['ip', 'netns', 'exec', netnsName(task.ID), 'unshare', '--uts', '--', 'sh', '-c', setHostname, 'sh', hostname, ...cmd],
+    argv: [ip, 'netns', 'exec', netnsName(task.ID), unshare, '--uts', '--', sh, '-c', setHostname, 'sh', hostname, ...cmd],
     env,
     cwd,
     stopSignal: stopSignal(task),

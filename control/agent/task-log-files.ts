@@ -3,8 +3,7 @@
  *
  * Timestamps are taken by the task's supervisor (process-supervisor.ts) the moment it reads a complete line from
  * the task's stdout or stderr pipe — the same thing Docker's json-file driver records — so they are true even for
- * lines written while no swarmd ran. Nanosecond digits past the millisecond come from the monotonic clock, which
- * keeps lines of one task strictly ordered. Lines longer than 16 KiB are split, as Docker does. A final line
+ * lines written while no swarmd ran. Lines longer than 16 KiB are split, as Docker does. A final line
  * without a newline is written when the stream closes.
  *
  * Reading: all lines or the last N; with follow, the file is polled for growth until the caller aborts or the file
@@ -18,12 +17,17 @@ const FOLLOW_POLL_MS = 150;
 
 // ---- writing (in the supervisor) ---------------------------------------------------------------------------
 
-const hrStart = process.hrtime.bigint();
-const epochStartNs = BigInt(Date.now()) * 1_000_000n;
+let lastNs = 0n;
 
-/** Now, as docker logs --timestamps prints it: 2026-01-02T03:04:05.123456789Z. */
+/**
+ * Now, as docker logs --timestamps prints it: 2026-01-02T03:04:05.123456789Z. Milliseconds follow the wall clock
+ * (a task may run for months, across clock adjustments); the sub-millisecond digits come from the monotonic
+ * clock, bumped when needed so that timestamps within one supervisor never repeat or go backwards.
+ */
 export function timestampNow(): string {
-  const ns = epochStartNs + (process.hrtime.bigint() - hrStart);
+  let ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+  if (ns <= lastNs) ns = lastNs + 1n;
+  lastNs = ns;
   const ms = Number(ns / 1_000_000n);
   const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
   return `${new Date(ms).toISOString().slice(0, 19)}.${frac}Z`;

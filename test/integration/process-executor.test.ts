@@ -93,6 +93,15 @@ async function collect(it: AsyncIterable<LogLine>): Promise<LogLine[]> {
   return out;
 }
 
+/** Follows the task's output until a line equals `want`. */
+async function untilLine(c: Controller, want: string): Promise<void> {
+  const ac = new AbortController();
+  for await (const l of c.logs({ follow: true, signal: ac.signal })) {
+    if (l.line === want) return ac.abort();
+  }
+  assert.fail(`the task never printed "${want}"`);
+}
+
 function requireTools(): void {
   assert.deepEqual(problems, [], `cannot run the process executor tests: ${problems.join('; ')}`);
 }
@@ -206,6 +215,13 @@ test('DNSConfig becomes the task\'s resolv.conf; Dir and Env are honoured', { ti
   await assert.rejects(exec(['ls', `/etc/netns/shoal-${task.ID}`]));
 });
 
+test('a task whose PATH lacks the helpers still starts (they are run by absolute path)', { timeout: 30_000 }, async () => {
+  requireTools();
+  const c = await run(makeTask(['/bin/sh', '-c', 'echo "$PATH"'], { extra: { Env: ['PATH=/nowhere'] } }));
+  assert.equal((await c.wait()).exitCode, 0);
+  assert.deepEqual((await collect(c.logs({}))).map((l) => l.line), ['/nowhere']);
+});
+
 test('logs() with follow yields lines as they are written until aborted', { timeout: 30_000 }, async () => {
   requireTools();
   const task = makeTask(['sh', '-c', 'echo one; sleep 0.5; echo two; sleep 300']);
@@ -224,6 +240,7 @@ test('shutdown kills a process that ignores SIGTERM once the grace period ends',
   requireTools();
   const task = makeTask(['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.1; done']);
   const c = await run(task);
+  await untilLine(c, 'ready'); // the trap is set only once the shell has run that far
   const waited = c.wait();
   await c.shutdown(500);
   assert.equal(await c.isRunning(), false);
