@@ -31,6 +31,8 @@ import { Dispatcher } from './manager/dispatcher/dispatcher';
 import { newClusterObject } from './cluster-object';
 import { parseLogQuery, pipeTaskLogs } from './log-stream';
 import { SHOAL_VERSION } from './version';
+import { EndpointPublisher } from './endpoints/endpoint-publisher';
+import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
 
 export interface DaemonConfig {
   /** unix:///path or tcp://host:port for the control API. */
@@ -269,6 +271,7 @@ export class Daemon implements Component, Backend {
       log: log.child({ component: 'agent' }),
       hostname: this.cfg.hostname,
     });
+    const mesh = new UserspaceMesh(log.child({ component: 'mesh' }));
     const group = new ComponentGroup('swarm', [
       allocator,
       new Orchestrator({ store: this.store, clock, log: log.child({ component: 'orchestrator' }), nodeMatches: nodeMatchesService }),
@@ -276,6 +279,8 @@ export class Daemon implements Component, Backend {
       new TaskReaper({ store: this.store, clock, log: log.child({ component: 'task-reaper' }) }),
       dispatcher,
       agent,
+      mesh,
+      new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks: [mesh] }),
     ]);
     try {
       await group.start();

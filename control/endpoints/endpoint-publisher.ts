@@ -1,0 +1,83 @@
+/**
+ * Builds the endpoint table from the store and hands it to the data plane (mesh, DNS) after each change,
+ * coalesced: a burst of task updates costs one rebuild. A backend is a task that is RUNNING and still wanted
+ * running — a task told to stop leaves the table before it is stopped. (With several nodes the table will come
+ * from gossip; the sinks do not change.)
+ */
+import type { Component } from '../base/component';
+import type { Clock } from '../base/clock';
+import { CoalescingRunner } from '../base/coalescing-runner';
+import type { Logger } from '../base/log';
+import type { Network, Service, Task } from '../api/types';
+import type { Store } from '../store/store';
+import type { EndpointSink, EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
+
+export class EndpointPublisher implements Component {
+  readonly name = 'endpoint-publisher';
+  private runner: CoalescingRunner;
+  private unwatch?: () => void;
+  private last = '';
+
+  constructor(private readonly opts: { store: Store; clock: Clock; log: Logger; sinks: EndpointSink[] }) {
+    this.runner = new CoalescingRunner(() => this.publish(), {
+      clock: opts.clock,
+      onError: (e) => opts.log.error('publishing endpoints failed', { err: e }),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.unwatch = this.opts.store.watch((events) => {
+      if (events.some((e) => e.kind === 'task' || e.kind === 'service' || e.kind === 'network')) this.runner.kick();
+    });
+    await this.publish();
+  }
+
+  async stop(): Promise<void> {
+    this.unwatch?.();
+    await this.runner.stop();
+  }
+
+  private async publish(): Promise<void> {
+    const table = this.opts.store.view((tx) => buildEndpointTable(tx.list('service'), tx.list('task'), tx.list('network')));
+    const text = JSON.stringify(table);
+    if (text === this.last) return;
+    this.last = text;
+    for (const sink of this.opts.sinks) await sink.apply(table);
+  }
+}
+
+const plain = (cidr: string): string => cidr.split('/')[0];
+
+/** Pure: the endpoint table for these objects. */
+export function buildEndpointTable(services: Service[], tasks: Task[], networks: Network[]): EndpointTable {
+  const byService = new Map<string, Task[]>();
+  for (const t of tasks) {
+    if (t.Status.State !== 'running' || t.DesiredState !== 'running') continue;
+    let list = byService.get(t.ServiceID);
+    if (!list) byService.set(t.ServiceID, (list = []));
+    list.push(t);
+  }
+  const out: ServiceEndpoint[] = services.map((s) => ({
+    serviceId: s.ID,
+    serviceName: s.Spec.Name,
+    mode: s.Endpoint.Spec.Mode ?? 'vip',
+    vips: Object.fromEntries((s.Endpoint.VirtualIPs ?? []).map((v) => [v.NetworkID, plain(v.Addr)])),
+    ports: (s.Endpoint.Ports ?? [])
+      .filter((p) => p.PublishedPort && p.TargetPort)
+      .map((p) => ({
+        protocol: p.Protocol ?? 'tcp',
+        targetPort: p.TargetPort!,
+        publishedPort: p.PublishedPort!,
+        publishMode: p.PublishMode ?? 'ingress',
+        ...(p.HostIP ? { hostIP: p.HostIP } : {}),
+      })),
+    backends: (byService.get(s.ID) ?? [])
+      .sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0) || a.ID.localeCompare(b.ID))
+      .map((t) => ({
+        taskId: t.ID,
+        nodeId: t.NodeID ?? '',
+        addrs: Object.fromEntries((t.NetworksAttachments ?? []).filter((a) => a.Addresses.length).map((a) => [a.Network.ID, plain(a.Addresses[0])])),
+      })),
+  }));
+  return { ingressNetworkId: networks.find((n) => n.Ingress)?.ID, services: out.sort((a, b) => a.serviceName.localeCompare(b.serviceName)) };
+}

@@ -1,0 +1,43 @@
+/**
+ * The endpoint model both mesh backends (and later the DNS server) read: per service its virtual IPs, its ports
+ * and its backends — the tasks that run now, with their addresses on each network and their node. It is plain
+ * data, rebuilt by the control side and handed over whole; the data plane never reads the store.
+ */
+
+export interface EndpointPort {
+  protocol: 'tcp' | 'udp' | 'sctp';
+  targetPort: number;
+  publishedPort: number;
+  publishMode: 'ingress' | 'host';
+  /** Bind the published port to this node address only (Shoal extension); all addresses when absent. */
+  hostIP?: string;
+}
+
+export interface EndpointBackend {
+  taskId: string;
+  nodeId: string;
+  /** Plain IPs (no prefix) by network ID. */
+  addrs: Record<string, string>;
+}
+
+export interface ServiceEndpoint {
+  serviceId: string;
+  serviceName: string;
+  mode: 'vip' | 'dnsrr';
+  /** Plain VIPs by network ID. */
+  vips: Record<string, string>;
+  ports: EndpointPort[];
+  backends: EndpointBackend[];
+}
+
+export interface EndpointTable {
+  /** The ingress network's ID, whose addresses published ports reach tasks by. */
+  ingressNetworkId?: string;
+  services: ServiceEndpoint[];
+}
+
+/** Whatever consumes endpoint tables (a mesh backend, the DNS server). */
+export interface EndpointSink {
+  /** Called with the whole table after every change; implementations diff against what they have. */
+  apply(table: EndpointTable): void | Promise<void>;
+}
