@@ -38,7 +38,10 @@ export function buildRouter(router: Router, b: Backend): Router {
 
     .on('POST', '/swarm/init', async (req, res) => {
       // Docker answers with the node ID as a JSON string.
-      send(res, 200, JSON.stringify(await b.init(await req.body())), 'application/json');
+      const body = (await req.body()) as { Availability?: string } | undefined;
+      // The docker CLI sends Availability "" unless --availability is given; Docker's daemon reads that as active.
+      if (body && body.Availability === '') delete body.Availability;
+      send(res, 200, JSON.stringify(await b.init(body)), 'application/json');
       return HANDLED;
     })
     .on('GET', '/swarm', () => b.control().getSwarm())
@@ -106,7 +109,8 @@ export function buildRouter(router: Router, b: Backend): Router {
 
 function networkView(n: Network): Network {
   const { Version: _v, VNI: _vni, ...rest } = n;
-  return { ...rest, Containers: rest.Containers ?? null } as Network;
+  // The docker CLI parses Created as an RFC 3339 time and fails on ""; Go's zero time is what Docker sends when unset.
+  return { ...rest, Created: rest.Created || '0001-01-01T00:00:00Z', Containers: rest.Containers ?? null } as Network;
 }
 
 /** ?status=true adds ServiceStatus, from which docker service ls prints REPLICAS. */
