@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandExists, exec } from '../../control/base/exec';
@@ -83,8 +83,7 @@ async function run(task: Task, ex: ProcessExecutor = executor): Promise<Controll
 }
 
 function pidOf(taskId: string): number {
-  const state = require(join(dataDir, 'tasks', taskId, 'state.json')) as { pid: number };
-  return state.pid;
+  return (JSON.parse(readFileSync(join(dataDir, 'tasks', taskId, 'state.json'), 'utf8')) as { pid: number }).pid;
 }
 
 async function collect(it: AsyncIterable<LogLine>): Promise<LogLine[]> {
