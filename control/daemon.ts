@@ -15,6 +15,7 @@ import type { Logger } from './base/log';
 import { invalidArgument, ShoalError, errorMessage } from './base/errors';
 import type { Node, Task } from './api/types';
 import type { Executor } from './agent/executor';
+import type { NetworkPlumber } from '../overlay/network-plumber';
 import { Agent } from './agent/agent';
 import { MemoryStore } from './store/memory-store';
 import { SqlitePersistence } from './store/sqlite-persistence';
@@ -41,6 +42,8 @@ export interface DaemonConfig {
   /** This node's ID (see node-identity.ts). */
   nodeId: string;
   executor: Executor;
+  /** The node's network plumbing (bridges), released when a network goes away or the node leaves. */
+  plumber?: NetworkPlumber;
   /** host:port for the cluster (gRPC) API. */
   listenAddr: string;
   advertiseAddr?: string;
@@ -213,13 +216,15 @@ export class Daemon implements Component, Backend {
         'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.',
       );
     }
+    const networks = this.store.view((tx) => tx.list('network'));
     await this.stopSwarm();
-    // Leaving removes this node's tasks, as Docker removes its swarm containers.
+    // Leaving removes this node's tasks, as Docker removes its swarm containers, and then their networks.
     for (const id of await this.cfg.executor.listTaskIds()) {
       const c = this.cfg.executor.controller({ ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task);
       await c.shutdown(10_000).catch(() => undefined);
       await c.remove().catch(() => undefined);
     }
+    for (const n of this.cfg.plumber ? networks : []) await this.cfg.plumber!.removeNetwork(n.ID).catch((e) => this.cfg.log.warn('removing a network bridge failed', { network: n.Name, err: e }));
     await this.store.close();
     for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(this.cfg.dataDir, f), { force: true });
     this.store = this.openStore();

@@ -12,13 +12,13 @@ import type { Executor } from './agent/executor';
 import { ProcessExecutor } from './agent/process-executor';
 import { DockerExecutor } from './agent/docker-executor';
 import { BridgePlumber } from '../overlay/bridge-plumber';
+import type { NetworkPlumber } from '../overlay/network-plumber';
 import { Daemon } from './daemon';
 import { loadOrCreateNodeId } from './node-identity';
 import { parseSwarmdFlags, SWARMD_USAGE, type SwarmdFlags } from './swarmd-flags';
 import { SHOAL_VERSION } from './version';
 
-async function chooseExecutor(flags: SwarmdFlags, nodeId: string, log: Logger): Promise<Executor> {
-  const plumber = new BridgePlumber({ log: log.child({ component: 'plumber' }) });
+async function chooseExecutor(flags: SwarmdFlags, nodeId: string, plumber: NetworkPlumber, log: Logger): Promise<Executor> {
   const socketPath = flags.dockerHost.replace(/^unix:\/\//, '');
   const docker = new Docker({ socketPath });
   let kind = flags.executor;
@@ -48,11 +48,13 @@ async function main(): Promise<void> {
   if (flags.version) return void process.stdout.write(`swarmd ${SHOAL_VERSION}\n`);
   const log = createLogger(flags.logLevel, { component: 'swarmd' });
   const nodeId = loadOrCreateNodeId(flags.dataDir);
+  const plumber = new BridgePlumber({ log: log.child({ component: 'plumber' }) });
   const daemon = new Daemon({
     host: flags.host,
     dataDir: flags.dataDir,
     nodeId,
-    executor: await chooseExecutor(flags, nodeId, log),
+    executor: await chooseExecutor(flags, nodeId, plumber, log),
+    plumber,
     listenAddr: flags.listenAddr,
     advertiseAddr: flags.advertiseAddr,
     hostname: flags.hostname,
