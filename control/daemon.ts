@@ -17,6 +17,7 @@ import type { Node, Task } from './api/types';
 import type { Executor } from './agent/executor';
 import type { NetworkPlumber } from '../overlay/network-plumber';
 import { Agent } from './agent/agent';
+import { LocalNetworks } from './agent/local-networks';
 import { MemoryStore } from './store/memory-store';
 import { SqlitePersistence } from './store/sqlite-persistence';
 import type { Store } from './store/store';
@@ -284,6 +285,7 @@ export class Daemon implements Component, Backend {
       new TaskReaper({ store: this.store, clock, log: log.child({ component: 'task-reaper' }) }),
       dispatcher,
       agent,
+      ...(this.cfg.plumber ? [new LocalNetworks({ store: this.store, plumber: this.cfg.plumber, log: log.child({ component: 'networks' }) })] : []),
       mesh,
       new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks: [mesh] }),
     ]);
