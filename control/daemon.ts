@@ -269,6 +269,7 @@ export class Daemon implements Component, Backend {
       server.forceShutdown();
       throw new ShoalError('unavailable', `cannot listen on --listen-addr ${this.cfg.listenAddr}: ${errorMessage(e)}`);
     });
+    await this.recordManagerPort(nodeId, port);
     const agent = new Agent({
       nodeId,
       managerAddr: `127.0.0.1:${port}`,
@@ -297,6 +298,16 @@ export class Daemon implements Component, Backend {
     }
     this.swarm = { group, grpc: server, agent, api: new ControlApi(this.store, allocator, clock), nodeId };
     await Promise.race([agent.whenConnected(), new Promise((r) => setTimeout(r, 5000))]);
+  }
+
+  /** The manager's address names the port the cluster API really listens on (--listen-addr may say :0). */
+  private async recordManagerPort(nodeId: string, port: number): Promise<void> {
+    await this.store.update((tx) => {
+      const node = tx.get('node', nodeId);
+      const addr = node?.ManagerStatus?.Addr;
+      if (!node || !addr || addr.endsWith(`:${port}`)) return;
+      tx.update('node', { ...node, ManagerStatus: { ...node.ManagerStatus!, Addr: `${hostOf(addr)}:${port}` } });
+    });
   }
 
   private async stopSwarm(): Promise<void> {
