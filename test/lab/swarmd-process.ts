@@ -28,7 +28,11 @@ export class SwarmdProcess {
   private child?: ChildProcess;
   private output = '';
 
-  constructor(readonly extraArgs: string[] = []) {
+  /** executor defaults to 'process'; with 'docker', dockerHost names the engine (swarmd's --docker-host). */
+  constructor(
+    readonly extraArgs: string[] = [],
+    readonly opts: { executor?: 'process' | 'docker'; dockerHost?: string } = {},
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'shoal-it-'));
     this.socket = join(this.dir, 'swarmd.sock');
     this.host = `unix://${this.socket}`;
@@ -37,7 +41,7 @@ export class SwarmdProcess {
   async start(): Promise<void> {
     this.child = spawn(
       process.execPath,
-      [SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', 'process', '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs],
+      [SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child.stdout!.on('data', (d) => (this.output += d));
