@@ -58,7 +58,7 @@ test('a reservation larger than the node stays pending with Docker\'s explanatio
     /Pending.*no suitable node \(insufficient resources on 1 node\)/.test(d.ok('service', 'ps', '--no-trunc', 'big')),
   );
   // Lowering the reservation is a change: the task is placed as soon as it fits.
-  d.ok('service', 'update', '-d', '--reserve-memory', '1m', 'big');
+  d.ok('service', 'update', '-d', '--reserve-memory', '10m', 'big');
   await d.until('big runs', () => d.ok('service', 'ls').match(/big\s+replicated\s+1\/1/));
   d.ok('service', 'rm', 'big');
 });

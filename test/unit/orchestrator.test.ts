@@ -153,3 +153,42 @@ test('reaper: keeps at most the retention limit per slot and deletes stopped tas
   const doomed = chooseTasksToDelete([...history, gone, stillRunning], () => true, 5);
   assert.deepEqual(doomed.sort(), ['r1', 't0', 't1']);
 });
+
+test('a changed task template replaces running tasks stop-first and ends never-scheduled ones', async () => {
+  const o = await setup({ replicas: 2, restart: { Condition: 'any', Delay: 0 } });
+  const [a, b] = o.live().sort((x, y) => x.Slot! - y.Slot!);
+  await o.report(a, 'running'); // slot 1 runs; slot 2 never got scheduled
+  await o.store.update((tx) => {
+    const s = edit(tx.get('service', o.service.ID)!);
+    s.Spec.TaskTemplate.ContainerSpec.Image = 'busybox:2';
+    const w = tx.update('service', s);
+    tx.update('service', { ...w, SpecVersion: { Index: w.Version.Index } });
+  });
+  await o.settle();
+  const all = o.tasks();
+  assert.equal(o.store.view((tx) => tx.get('task', a.ID))!.DesiredState, 'shutdown');
+  const oldB = o.store.view((tx) => tx.get('task', b.ID))!;
+  assert.equal(oldB.Status.State, 'shutdown', 'a pending task of the old spec just ends');
+  const fresh = all.filter((t) => t.Spec.ContainerSpec.Image === 'busybox:2');
+  assert.deepEqual(fresh.map((t) => t.Slot).sort(), [1, 2]);
+  assert.equal(fresh.find((t) => t.Slot === 1)!.DesiredState, 'ready', 'waits for the old task to stop');
+  assert.equal(fresh.find((t) => t.Slot === 2)!.DesiredState, 'running');
+  await o.report(o.store.view((tx) => tx.get('task', a.ID))!, 'shutdown');
+  assert.equal(o.store.view((tx) => tx.get('task', fresh.find((t) => t.Slot === 1)!.ID))!.DesiredState, 'running');
+  await o.orch.stop();
+});
+
+test('a replicas-only update replaces nothing', async () => {
+  const o = await setup({ replicas: 2 });
+  const ids = o.live().map((t) => t.ID).sort();
+  await o.store.update((tx) => {
+    const s = edit(tx.get('service', o.service.ID)!);
+    s.Spec.Mode = { Replicated: { Replicas: 2 } };
+    s.Spec.Labels = { changed: 'yes' };
+    const w = tx.update('service', s);
+    tx.update('service', { ...w, SpecVersion: { Index: w.Version.Index } });
+  });
+  await o.settle();
+  assert.deepEqual(o.live().map((t) => t.ID).sort(), ids);
+  await o.orch.stop();
+});

@@ -129,10 +129,28 @@ export class Orchestrator implements Component {
     return node.Status.State !== 'down' && node.Spec.Availability !== 'drain' && this.opts.nodeMatches(service, node);
   }
 
-  /** Replaces the slot's live task if it stopped or lost its node, per the restart policy. */
+  /**
+   * Replaces the slot's live task if it stopped or lost its node (per the restart policy), or if the service's
+   * task template changed since it was made. (Replacing every out-of-date slot at once, stop-first, is the
+   * plain form; the rolling updater with batches, delays and failure actions takes this over.)
+   */
   private superviseSlot(tx: WriteTx, service: Service, slotTasks: Task[], nodes: Map<string, Node>, now: number): void {
     for (const t of slotTasks) {
+      if (rank(t.DesiredState) >= rank('shutdown') && rank(t.Status.State) < rank('assigned')) {
+        // Never scheduled and no longer wanted: it stops here, as swarmkit's scheduler ends such tasks.
+        this.endUnscheduled(tx, t, now);
+        continue;
+      }
       if (rank(t.DesiredState) > rank('running')) continue;
+      if (isOutdated(t, service) && !isTerminal(t.Status.State)) {
+        this.setDesired(tx, t, 'shutdown');
+        if (rank(t.Status.State) < rank('assigned')) this.endUnscheduled(tx, t, now);
+        const placement = service.Spec.Mode.Global ? { nodeId: t.NodeID } : { slot: t.Slot };
+        const successor = newTask(service, placement, rank(t.Status.State) >= rank('assigned') ? 'ready' : 'running', now);
+        tx.create('task', successor);
+        if (successor.DesiredState === 'ready') this.holdUntil(successor.ID, now);
+        continue;
+      }
       const nodeInvalid = t.NodeID !== undefined && rank(t.Status.State) >= rank('assigned') && invalidNode(nodes.get(t.NodeID));
       const ended = rank(t.Status.State) > rank('running');
       if (!ended && !nodeInvalid) continue;
@@ -200,6 +218,13 @@ export class Orchestrator implements Component {
     );
   }
 
+  private endUnscheduled(tx: WriteTx, task: Task, now: number): void {
+    const t = edit(tx.get('task', task.ID)!);
+    if (rank(t.Status.State) >= rank('assigned')) return;
+    t.Status = { Timestamp: new Date(now).toISOString(), State: 'shutdown', Message: 'shutdown' };
+    tx.update('task', t);
+  }
+
   private setDesired(tx: WriteTx, task: Task, desired: TaskState): void {
     const current = tx.get('task', task.ID)!;
     if (!before(current.DesiredState, desired)) return; // desired state only moves forward
@@ -207,6 +232,15 @@ export class Orchestrator implements Component {
     t.DesiredState = desired;
     tx.update('task', t);
   }
+}
+
+/** Whether the task was made from an older task template or endpoint than the service has now. */
+export function isOutdated(task: Task, service: Service): boolean {
+  if (task.SpecVersion?.Index === (service.SpecVersion?.Index ?? service.Version.Index)) return false;
+  return (
+    JSON.stringify(task.Spec) !== JSON.stringify(service.Spec.TaskTemplate) ||
+    JSON.stringify(task.Endpoint?.Spec ?? {}) !== JSON.stringify(service.Endpoint.Spec ?? {})
+  );
 }
 
 /** A node that can no longer run its tasks: gone, down, or drained. */
