@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, rmSync, existsSync, unlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, existsSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as os from 'node:os';
 import { ComponentGroup, type Component } from './base/component';
@@ -131,8 +131,8 @@ export class Daemon implements Component, Backend {
       Driver: this.cfg.executor.kind,
       DriverStatus: [],
       Plugins: { Volume: ['local'], Network: ['overlay'], Authorization: null, Log: ['json-file'] },
-      MemoryLimit: true,
-      SwapLimit: false,
+      // The docker CLI prints "WARNING: No ... support" for each of these that is false, so report the host's truth.
+      ...hostFeatures(),
       NCPU: Math.round(facts.nanoCPUs / 1e9),
       MemTotal: facts.memoryBytes,
       Name: this.cfg.hostname ?? facts.hostname,
@@ -152,7 +152,8 @@ export class Daemon implements Component, Backend {
       Isolation: '',
       InitBinary: '',
       SecurityOptions: [],
-      Warnings: null,
+      // Like dockerd, only real problems; an empty list makes the docker CLI fall back to the booleans above.
+      Warnings: hostWarnings(),
       Swarm: {
         NodeID: this.swarm?.nodeId ?? '',
         NodeAddr: self?.Status.Addr ?? '',
@@ -346,6 +347,39 @@ function hostOf(addr: string): string {
 function portOf(addr: string): number {
   const m = /:(\d+)$/.exec(addr);
   return m ? Number(m[1]) : 2377;
+}
+
+/** The kernel features Docker's /info reports as booleans, read from cgroup v1 or v2 and /proc. */
+function hostFeatures(): Record<string, boolean> {
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const controllers = v2 ? readText('/sys/fs/cgroup/cgroup.controllers').split(/\s+/) : [];
+  const has = (c: string): boolean => (v2 ? controllers.includes(c) : existsSync(`/sys/fs/cgroup/${c}`));
+  return {
+    MemoryLimit: has('memory'),
+    SwapLimit: v2 ? has('memory') : existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    KernelMemory: false,
+    OomKillDisable: !v2 && existsSync('/sys/fs/cgroup/memory/memory.oom_control'),
+    CpuCfsPeriod: has('cpu'),
+    CpuCfsQuota: has('cpu'),
+    CPUShares: has('cpu'),
+    CPUSet: has('cpuset'),
+    PidsLimit: has('pids'),
+    IPv4Forwarding: readText('/proc/sys/net/ipv4/ip_forward') === '1',
+    BridgeNfIptables: readText('/proc/sys/net/bridge/bridge-nf-call-iptables') === '1',
+    BridgeNfIp6tables: readText('/proc/sys/net/bridge/bridge-nf-call-ip6tables') === '1',
+  };
+}
+
+function hostWarnings(): string[] {
+  return readText('/proc/sys/net/ipv4/ip_forward') === '0' ? ['WARNING: IPv4 forwarding is disabled'] : [];
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 function goArch(): string {
