@@ -80,7 +80,10 @@ export class SwarmdChild {
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGTERM');
-    const killed = await Promise.race([exited.then(() => false), sleep(20_000).then(() => true)]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 20_000)));
+    const killed = await Promise.race([exited.then(() => false), late]);
+    clearTimeout(timer); // a pending timer would keep the benchmark alive for 20 s after it is done
     if (killed) {
       c.kill('SIGKILL');
       await exited;
