@@ -27,7 +27,6 @@ export async function follow(ctx: CommandContext, flags: ParsedFlags, serviceId:
       write: flags.bool('quiet') ? () => undefined : ctx.out,
       tty: ctx.tty,
       interrupted,
-      now: ctx.now,
     });
   } catch (e) {
     if (e instanceof Error && e.name === 'ConvergeError') throw new PlainError(e.message);
