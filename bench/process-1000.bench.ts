@@ -116,16 +116,32 @@ function taskProcs(tasksDir: string): { ids: string[]; procs: Proc[] } {
   return { ids, procs };
 }
 
+let taskNote = '';
+
 async function shoal(replicas: number): Promise<ShoalResult> {
   const swarmd = new SwarmdChild({ executor: 'process' });
   const tasksDir = join(swarmd.dir, 'data', 'process', 'tasks');
   let ids: string[] = [];
   let procs: Proc[] = [];
   const cleanup = async () => {
+    // Learn every task this swarmd made before it forgets them: its task dirs and its own list (history included).
+    const known = new Set(ids);
+    try {
+      const seen = taskProcs(tasksDir);
+      seen.ids.forEach((id) => known.add(id));
+      procs.push(...seen.procs);
+    } catch {
+      /* no task dir yet */
+    }
+    if (await swarmd.api.ping()) {
+      for (const t of await swarmd.api.get<TaskSummary[]>('/tasks').catch(() => [] as TaskSummary[])) known.add(t.ID);
+    }
     await swarmd.destroy();
     for (const p of procs) if (alive(p.pid, p.startTime)) process.kill(p.pid, 'SIGKILL');
     const left = new Set(netnsWithPrefix('shoal-'));
-    await inParallel(ids.filter((id) => left.has(`shoal-${id}`)), FLOOR_PARALLEL, (id) => run(['ip', 'netns', 'del', `shoal-${id}`]).catch(() => undefined));
+    const stale = [...known].filter((id) => left.has(`shoal-${id}`));
+    if (stale.length) process.stderr.write(`cleanup: removing ${stale.length} namespaces swarmd left behind\n`);
+    await inParallel(stale, FLOOR_PARALLEL, (id) => run(['ip', 'netns', 'del', `shoal-${id}`]).catch(() => undefined));
   };
   cleanups.push(cleanup);
   try {
@@ -153,6 +169,11 @@ async function shoal(replicas: number): Promise<ShoalResult> {
       200,
     );
     const swarmdCpuS = processCpuSeconds(pid) - cpu0.swarmd;
+    const history = await swarmd.api.get<TaskSummary[]>(`/tasks?${filters({ service: ['bench'] })}`);
+    const errors = new Map<string, number>();
+    for (const t of history) if (t.Status.Err) errors.set(t.Status.Err, (errors.get(t.Status.Err) ?? 0) + 1);
+    taskNote = `${history.length} tasks made for ${replicas} replicas (${stateCounts(history)})` +
+      [...errors].map(([e, n]) => `\n  ${n} × ${e}`).join('');
     const machineCpuS = machineCpuSeconds() - cpu0.machine;
     const memUsedGiB = (mem0 - memAvailableBytes()) / 1024 ** 3;
     ({ ids, procs } = taskProcs(tasksDir));
@@ -176,6 +197,8 @@ async function shoal(replicas: number): Promise<ShoalResult> {
       100,
     );
     return { upMs: upAt - t0, rmMs: rmAt - r0, swarmdCpuS, machineCpuS, supervisorPrivateMiB, memUsedGiB };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n(connection resets retried: ${swarmd.api.resets}) swarmd's last lines:\n${swarmd.logs(15)}`);
   } finally {
     cleanups.splice(cleanups.indexOf(cleanup), 1);
     await cleanup();
@@ -204,6 +227,7 @@ async function main(): Promise<void> {
       `unshare, sh, the kernel); ${(sh.machineCpuS / (sh.upMs / 1000)).toFixed(2)} cores busy on average\n` +
       `memory: ${sh.memUsedGiB.toFixed(2)} GiB more in use at RUNNING; one task supervisor holds ${sh.supervisorPrivateMiB.toFixed(1)} MiB private\n`,
   );
+  process.stdout.write(`tasks: ${taskNote}\n`);
   process.stdout.write(`\ngoal: all ${replicas.toLocaleString('en-US')} RUNNING within ${GOAL_MS / 1000} s — ${sh.upMs <= GOAL_MS ? 'met' : 'NOT met'} (${secs(sh.upMs)} s)\n`);
 }
 

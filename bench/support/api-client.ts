@@ -44,8 +44,19 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  get<T = unknown>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  /** Connection resets seen (and retried) on GETs: a server that stalls can close a kept-alive socket. */
+  resets = 0;
+
+  /** GET, retried once when the connection is reset (a GET is safe to repeat). */
+  async get<T = unknown>(path: string): Promise<T> {
+    try {
+      return await this.call<T>('GET', path);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw e;
+      this.resets++;
+      return this.call<T>('GET', path);
+    }
   }
 
   post<T = unknown>(path: string, body?: unknown): Promise<T> {
