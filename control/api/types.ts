@@ -172,11 +172,11 @@ export interface TaskSpec {
 }
 
 export interface UpdateConfig {
-  Parallelism: number;
+  Parallelism?: number;
   Delay?: number;
   FailureAction?: 'pause' | 'continue' | 'rollback';
   Monitor?: number;
-  MaxFailureRatio: number;
+  MaxFailureRatio?: number;
   Order?: 'stop-first' | 'start-first';
 }
 

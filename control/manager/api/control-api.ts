@@ -3,11 +3,13 @@
  * and messages. It validates before it writes (bad input changes nothing), names objects by ID, name or unique
  * ID prefix, and enforces Docker's ?version= optimistic concurrency. HTTP is a thin layer above it.
  */
+import { randomBytes } from 'node:crypto';
 import { conflict, invalidArgument, ShoalError } from '../../base/errors';
 import type { Clock } from '../../base/clock';
 import { newId } from '../../api/ids';
+import { isOutdated } from '../orchestrator/orchestrator';
 import { rank } from '../../api/task-state';
-import type { Network, Node, NodeSpec, Service, ServiceSpec, Swarm, Task } from '../../api/types';
+import type { Network, Node, NodeSpec, Service, ServiceSpec, Swarm, SwarmSpec, Task } from '../../api/types';
 import { normalizeNetworkCreate, normalizeNodeSpec, normalizeServiceSpec, checkUpdateAllowed } from '../../api/normalize-service';
 import { edit, type ReadTx, type Store, type WriteTx } from '../../store/store';
 import { matchAny, matchLabels, parseFilters } from './filters';
@@ -130,6 +132,7 @@ export class ControlApi {
       const services = f.get('service')?.map((ref) => tryResolve(() => resolveService(tx, ref))?.ID ?? ref);
       const nodes = f.get('node')?.map((ref) => tryResolve(() => resolveNode(tx, ref))?.ID ?? ref);
       const serviceNames = new Map(tx.list('service').map((s) => [s.ID, s.Spec.Name]));
+      const upToDate = f.get('_up-to-date')?.includes('true');
       let tasks = services ? services.flatMap((id) => tx.tasksByService(id)) : tx.list('task');
       tasks = tasks.filter(
         (t) =>
@@ -137,7 +140,8 @@ export class ControlApi {
           matchAny(f, 'id', (v) => t.ID.startsWith(v)) &&
           matchAny(f, 'name', (v) => displayTaskName(t, serviceNames).startsWith(v)) &&
           matchAny(f, 'desired-state', (v) => desiredMatches(t, v)) &&
-          matchLabels(f, 'label', t.Labels),
+          matchLabels(f, 'label', t.Labels) &&
+          (!upToDate || !isOutdatedFor(tx, t)),
       );
       return tasks.sort(byCreation);
     });
@@ -266,6 +270,33 @@ export class ControlApi {
     return cluster;
   }
 
+  /**
+   * Docker's POST /swarm/update (docker swarm update, docker swarm join-token --rotate): the body is the whole
+   * SwarmSpec, written against ?version=; a section the body leaves out keeps its current value.
+   */
+  async updateSwarm(version: string | null, body: unknown, rotate: { worker: boolean; manager: boolean }): Promise<void> {
+    const index = parseVersion(version);
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('body', 'the body must be a SwarmSpec object');
+    const spec = body as Partial<SwarmSpec>;
+    const expiry = spec.CAConfig?.NodeCertExpiry; // swarmkit's floor and message
+    if (expiry !== undefined && expiry !== 0 && expiry < 3600e9) {
+      throw invalidArgument('CAConfig.NodeCertExpiry', 'minimum certificate expiry time is: 1h0m0s');
+    }
+    await this.store.update((tx) => {
+      const current = tx.list('cluster')[0];
+      if (!current) throw new ShoalError('not-a-manager', 'This node is not a swarm manager.');
+      if (current.Version.Index !== index) {
+        throw conflict(`update out of sequence: the swarm is at version ${current.Version.Index}, the update was based on ${index}`);
+      }
+      const c = edit(current);
+      const defined = Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined && v !== null));
+      c.Spec = { ...current.Spec, ...defined, Name: current.Spec.Name };
+      if (rotate.worker) c.JoinTokens.Worker = rotateToken(current.JoinTokens.Worker);
+      if (rotate.manager) c.JoinTokens.Manager = rotateToken(current.JoinTokens.Manager);
+      tx.update('cluster', c);
+    });
+  }
+
   /** Service network references (names or IDs) become network IDs, as Docker's daemon stores them. */
   private withNetworkIds(spec: ServiceSpec): ServiceSpec {
     const refs = spec.TaskTemplate.Networks ?? [];
@@ -299,6 +330,11 @@ export function resolveNetwork(tx: ReadTx, ref: string): Network {
   return resolve('network', ref, tx.list('network'), (n) => n.Name);
 }
 
+function isOutdatedFor(tx: ReadTx, t: Task): boolean {
+  const service = tx.get('service', t.ServiceID);
+  return !service || isOutdated(t, service);
+}
+
 function tryResolve<T>(fn: () => T): T | undefined {
   try {
     return fn();
@@ -312,6 +348,12 @@ function parseVersion(version: string | null): number {
     throw invalidArgument('version', `invalid version "${version ?? ''}": pass ?version= with the Version.Index you read`);
   }
   return Number(version);
+}
+
+/** A new secret after the token's CA digest: SWMTKN-1-<digest>-<secret>, as swarmkit rotates it. */
+function rotateToken(token: string): string {
+  const secret = BigInt('0x' + randomBytes(16).toString('hex')).toString(36).padStart(25, '0');
+  return `${token.slice(0, token.lastIndexOf('-'))}-${secret}`;
 }
 
 function hasIngressPorts(s: Service): boolean {

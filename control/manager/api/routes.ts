@@ -50,7 +50,16 @@ export function buildRouter(router: Router, b: Backend): Router {
       send(res, 200, null);
       return HANDLED;
     })
+    .on('POST', '/swarm/join', () => {
+      throw new ShoalError('unavailable', 'joining an existing swarm needs the cluster PKI (mutual TLS and join-token checks), which this build does not have yet: run swarmctl swarm init to make this node a single-node swarm');
+    })
     .on('GET', '/swarm/unlockkey', () => ({ UnlockKey: '' }))
+    // docker swarm update and docker swarm join-token --rotate send the whole spec here.
+    .on('POST', '/swarm/update', async (req) => {
+      const rotate = { worker: bool(req.query.get('rotateWorkerToken')), manager: bool(req.query.get('rotateManagerToken')) };
+      await b.control().updateSwarm(req.query.get('version'), await req.body(), rotate);
+      return null;
+    })
 
     .on('GET', '/nodes', (req) => b.control().listNodes(req.query.get('filters')))
     .on('GET', '/nodes/{id}', (req) => b.control().getNode(req.params.id))
