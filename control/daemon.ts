@@ -298,7 +298,9 @@ export class Daemon implements Component, Backend {
       throw e;
     }
     this.swarm = { group, grpc: server, agent, api: new ControlApi(this.store, allocator, clock), nodeId };
-    await Promise.race([agent.whenConnected(), new Promise((r) => setTimeout(r, 5000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([agent.whenConnected(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
   }
 
   /** The manager's address names the port the cluster API really listens on (--listen-addr may say :0). */

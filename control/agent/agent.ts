@@ -41,6 +41,7 @@ export class Agent implements Component {
   private timers: Timer[] = [];
   private calls: grpc.ClientReadableStream<unknown>[] = [];
   private facts?: NodeFacts;
+  private completeSeen?: Set<string>;
   private connected?: () => void;
   private readonly ready: Promise<void>;
 
@@ -51,7 +52,10 @@ export class Agent implements Component {
   async start(): Promise<void> {
     this.facts = await this.opts.executor.describe();
     if (this.opts.hostname) this.facts.hostname = this.opts.hostname;
-    this.client = new DispatcherClientCtor(this.opts.managerAddr, grpc.credentials.createInsecure());
+    // Like swarmkit's agents, accept large messages: a node's task set can be big.
+    this.client = new DispatcherClientCtor(this.opts.managerAddr, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+    });
     this.openSession();
   }
 
@@ -92,6 +96,7 @@ export class Agent implements Component {
     for (const c of this.calls) c.cancel();
     this.calls = [];
     this.sessionId = undefined;
+    this.completeSeen = undefined;
     this.backoffMs = Math.min(100 + 2 * this.backoffMs, 8000);
     const delay = Math.random() * this.backoffMs;
     this.opts.log.warn('session lost, reconnecting', { err: reason, inMs: Math.round(delay) });
@@ -143,7 +148,8 @@ export class Agent implements Component {
 
   /** Applies the manager's view of this node's tasks: start runners, pass on changes, remove what is gone. */
   private apply(msg: AssignmentsMessage): void {
-    const seen = new Set<string>();
+    // A complete set may span several messages: collect what it names until the last one.
+    const seen = msg.type === 'complete' ? (this.completeSeen ??= new Set<string>()) : new Set<string>();
     for (const change of msg.changes) {
       const task = change.task;
       seen.add(task.ID);
@@ -155,7 +161,8 @@ export class Agent implements Component {
       if (runner) runner.update(task);
       else this.runTask(task);
     }
-    if (msg.type === 'complete') {
+    if (msg.type === 'complete' && !msg.more) {
+      this.completeSeen = undefined;
       for (const [id, runner] of this.runners) if (!seen.has(id)) void runner.remove(10_000).finally(() => this.runners.delete(id));
       void this.removeStrays(seen);
     }

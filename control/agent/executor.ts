@@ -61,7 +61,7 @@ export interface Controller {
 }
 
 export interface Executor {
-  readonly kind: 'docker' | 'process';
+  readonly kind: 'docker' | 'process' | 'memory';
   /** Facts about this node for its Node.Description. */
   describe(): Promise<NodeFacts>;
   /** A controller for one task. The task's templates are already expanded and its addresses allocated. */

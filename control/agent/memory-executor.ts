@@ -34,7 +34,7 @@ export interface MemoryExecutorOptions {
 
 export class MemoryExecutor implements Executor {
   // The runtime value is honest ("memory" shows in `docker info`); the contract's union does not list it yet.
-  readonly kind = 'memory' as unknown as Executor['kind'];
+  readonly kind = 'memory' as const;
   private readonly tasks = new Map<string, MemoryTask>();
 
   constructor(private readonly opts: MemoryExecutorOptions = {}) {}

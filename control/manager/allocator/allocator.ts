@@ -126,11 +126,13 @@ export class Allocator implements Component, AllocationRules {
         if (task.Status.State !== 'new' || task.DesiredState === 'remove') continue;
         const service = tx.get('service', task.ServiceID);
         if (!service) continue;
-        const t = edit(task);
-        t.Endpoint = structuredClone(service.Endpoint);
-        t.NetworksAttachments = this.attachTask(task.ID, service, networks, ingress);
-        t.Status = { Timestamp: now, State: 'pending', Message: 'pending task scheduling' };
-        tx.update('task', t);
+        // Stored objects are immutable, so the task may share the service's endpoint object.
+        tx.update('task', {
+          ...task,
+          Endpoint: service.Endpoint,
+          NetworksAttachments: this.attachTask(task.ID, service, networks, ingress),
+          Status: { Timestamp: now, State: 'pending', Message: 'pending task scheduling' },
+        });
       }
     });
   }

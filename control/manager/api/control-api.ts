@@ -112,9 +112,7 @@ export class ControlApi {
       tx.delete('service', s.ID);
       for (const t of tx.tasksByService(s.ID)) {
         if (rank(t.DesiredState) >= rank('remove')) continue;
-        const copy = edit(t);
-        copy.DesiredState = 'remove';
-        tx.update('task', copy);
+        tx.update('task', { ...t, DesiredState: 'remove' });
       }
     });
   }

@@ -27,6 +27,18 @@ import {
 } from './protocol';
 
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 5000;
+/** Changes per assignments message: a node with thousands of tasks gets several messages, none near gRPC's 4 MiB. */
+const CHANGES_PER_MESSAGE = 500;
+
+/** Sends changes in messages of bounded size; a complete set spans several messages, the last without `more`. */
+function writeChunks(call: grpc.ServerWritableStream<AssignmentsRequest, AssignmentsMessage>, type: AssignmentsMessage['type'], changes: AssignmentChange[]): void {
+  if (changes.length === 0 && type === 'incremental') return;
+  for (let i = 0; i === 0 || i < changes.length; i += CHANGES_PER_MESSAGE) {
+    const chunk = changes.slice(i, i + CHANGES_PER_MESSAGE);
+    const more = i + CHANGES_PER_MESSAGE < changes.length;
+    call.write(more ? { type, changes: chunk, more } : { type, changes: chunk });
+  }
+}
 const GRACE_MULTIPLIER = 3;
 
 interface Session {
@@ -151,19 +163,22 @@ export class Dispatcher implements Component {
     }
     const nodeId = s.nodeId;
     const visible = (t: Task) => t.NodeID === nodeId && rank(t.Status.State) >= rank('assigned');
-    const sent = new Set<string>();
-    // Watch first, then snapshot: a commit between the two is sent twice at worst, never lost.
+    // What the agent was last sent per task: only a new task, a new desired state or removal is news to it
+    // (the states it reports itself are not sent back).
+    const sentDesired = new Map<string, string>();
     let pending: AssignmentChange[] = [];
     let flushQueued = false;
+    // Watch first, then snapshot: a commit between the two is sent twice at worst, never lost.
     const unwatch = this.opts.store.watch((events: StoreEvent[]) => {
       for (const e of events) {
         if (e.kind !== 'task') continue;
         const t = e.object as Task;
         if (e.action !== 'delete' && visible(t)) {
-          sent.add(t.ID);
+          if (sentDesired.get(t.ID) === t.DesiredState) continue;
+          sentDesired.set(t.ID, t.DesiredState);
           pending.push({ action: 'update', task: t });
-        } else if (sent.has(t.ID) && (e.action === 'delete' || t.NodeID !== nodeId)) {
-          sent.delete(t.ID);
+        } else if (sentDesired.has(t.ID) && (e.action === 'delete' || t.NodeID !== nodeId)) {
+          sentDesired.delete(t.ID);
           pending.push({ action: 'remove', task: t });
         }
       }
@@ -173,13 +188,13 @@ export class Dispatcher implements Component {
           flushQueued = false;
           const changes = pending;
           pending = [];
-          if (changes.length) call.write({ type: 'incremental', changes });
+          writeChunks(call, 'incremental', changes);
         });
       }
     });
     const tasks = this.opts.store.view((tx) => tx.tasksByNode(nodeId).filter(visible));
-    for (const t of tasks) sent.add(t.ID);
-    call.write({ type: 'complete', changes: tasks.map((task) => ({ action: 'update', task })) });
+    for (const t of tasks) sentDesired.set(t.ID, t.DesiredState);
+    writeChunks(call, 'complete', tasks.map((task) => ({ action: 'update', task })));
     const end = () => {
       unwatch();
       this.streams.delete(end);
@@ -211,10 +226,8 @@ export class Dispatcher implements Component {
         const current = tx.get('task', u.taskId);
         if (!current || current.NodeID !== u.nodeId) continue;
         if (!canMove(current.Status.State, u.status.State)) continue;
-        const t = edit(current);
-        t.Status = u.status;
-        t.AppliedAt = appliedAt;
-        tx.update('task', t);
+        // A shallow copy: only Status and AppliedAt change, and stored objects are never mutated.
+        tx.update('task', { ...current, Status: u.status, AppliedAt: appliedAt });
       }
     });
   }

@@ -33,6 +33,8 @@ export interface AssignmentChange {
 export interface AssignmentsMessage {
   type: 'complete' | 'incremental';
   changes: AssignmentChange[];
+  /** A complete set continues in the next message (large nodes get it in several). */
+  more?: boolean;
 }
 export interface TaskStatusUpdate {
   taskId: string;

@@ -228,9 +228,7 @@ export class Orchestrator implements Component {
   private setDesired(tx: WriteTx, task: Task, desired: TaskState): void {
     const current = tx.get('task', task.ID)!;
     if (!before(current.DesiredState, desired)) return; // desired state only moves forward
-    const t = edit(current);
-    t.DesiredState = desired;
-    tx.update('task', t);
+    tx.update('task', { ...current, DesiredState: desired });
   }
 }
 

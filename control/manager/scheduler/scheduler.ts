@@ -11,7 +11,7 @@ import { CoalescingRunner } from '../../base/coalescing-runner';
 import type { Logger } from '../../base/log';
 import { rank } from '../../api/task-state';
 import type { Task } from '../../api/types';
-import { edit, type Store } from '../../store/store';
+import type { Store } from '../../store/store';
 import { scheduleTasks } from './pipeline';
 
 export class Scheduler implements Component {
@@ -56,22 +56,21 @@ export class Scheduler implements Component {
       for (const a of decisions.assigned) {
         const current = fresh(a.taskId);
         if (!current) continue;
-        const t = edit(current);
         const preassigned = current.NodeID !== undefined;
-        t.NodeID = a.nodeId;
-        t.Status = {
-          Timestamp: ts,
-          State: 'assigned',
-          Message: preassigned ? 'scheduler confirmed task can run on preassigned node' : 'scheduler assigned task to node',
-        };
-        tx.update('task', t);
+        tx.update('task', {
+          ...current,
+          NodeID: a.nodeId,
+          Status: {
+            Timestamp: ts,
+            State: 'assigned',
+            Message: preassigned ? 'scheduler confirmed task can run on preassigned node' : 'scheduler assigned task to node',
+          },
+        });
       }
       for (const u of decisions.unschedulable) {
         const current = fresh(u.taskId);
         if (!current || current.Status.Err === u.err) continue;
-        const t = edit(current);
-        t.Status = { ...t.Status, Timestamp: ts, Err: u.err };
-        tx.update('task', t);
+        tx.update('task', { ...current, Status: { ...current.Status, Timestamp: ts, Err: u.err } });
       }
     });
     if (decisions.unschedulable.length) {
