@@ -161,6 +161,21 @@ describe('the docker CLI against swarmd with the docker executor', () => {
     assert.equal(infoLine(info, 'Task History Retention Limit'), '5');
   });
 
+  test('docker swarm update and docker swarm join-token --rotate (POST /swarm/update)', async () => {
+    await needSwarmd();
+    assert.match(ok('swarm', 'update', '--task-history-limit', '3'), /Swarm updated/);
+    assert.equal(infoLine(ok('info'), 'Task History Retention Limit'), '3');
+    const before = ok('swarm', 'join-token', '-q', 'worker').trim();
+    const rotated = ok('swarm', 'join-token', '--rotate', '-q', 'worker').trim();
+    assert.notEqual(rotated, before);
+    assert.equal(rotated.slice(0, -25), before.slice(0, -25), 'the CA digest part stays');
+    assert.equal(ok('swarm', 'join-token', '-q', 'worker').trim(), rotated);
+    const bad = docker('swarm', 'update', '--cert-expiry', '10m');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /minimum certificate expiry time is: 1h0m0s/);
+    ok('swarm', 'update', '--task-history-limit', '5');
+  });
+
   test('docker service create (waiting for convergence) runs 3 containers named web.N.<task> with swarm labels', async () => {
     await needSwarmd();
     const out = ok('service', 'create', '--name', 'web', '--replicas', '3', '--stop-grace-period', '1s', IMAGE, 'sleep', '3600');
