@@ -221,11 +221,14 @@ export class Daemon implements Component, Backend {
     const networks = this.store.view((tx) => tx.list('network'));
     await this.stopSwarm();
     // Leaving removes this node's tasks, as Docker removes its swarm containers, and then their networks.
-    for (const id of await this.cfg.executor.listTaskIds()) {
-      const c = this.cfg.executor.controller({ ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task);
-      await c.shutdown(10_000).catch(() => undefined);
-      await c.remove().catch(() => undefined);
-    }
+    const grace = new Map(this.store.view((tx) => tx.list('task')).map((t) => [t.ID, (t.Spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6]));
+    await Promise.all(
+      (await this.cfg.executor.listTaskIds()).map(async (id) => {
+        const c = this.cfg.executor.controller({ ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task);
+        await c.shutdown(grace.get(id) ?? 10_000).catch(() => undefined);
+        await c.remove().catch(() => undefined);
+      }),
+    );
     for (const n of this.cfg.plumber ? networks : []) await this.cfg.plumber!.removeNetwork(n.ID).catch((e) => this.cfg.log.warn('removing a network bridge failed', { network: n.Name, err: e }));
     await this.store.close();
     for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(this.cfg.dataDir, f), { force: true });

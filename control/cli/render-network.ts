@@ -19,8 +19,9 @@ export const NETWORK_HEADERS = {
 };
 
 export function networkRow(n: Network, noTrunc = false): object {
+  const id = networkId(n);
   return {
-    ID: noTrunc ? n.ID : n.ID.slice(0, 12),
+    ID: noTrunc ? id : id.slice(0, 12),
     Name: n.Name,
     Driver: n.Driver,
     Scope: n.Scope,
@@ -35,4 +36,9 @@ export function renderNetworkList(networks: Network[], opts: { format?: string; 
   const sorted = [...networks].sort((a, b) => naturalLess(a.Name, b.Name));
   const format = opts.quiet ? '{{.ID}}' : opts.format || NETWORK_LS_FORMAT;
   return renderList(format, sorted.map((n) => networkRow(n, opts.noTrunc)), { headers: NETWORK_HEADERS, typeName: '*formatter.networkContext' });
+}
+
+/** Docker's API names a network's ID "Id" (other objects say "ID"); accept both. */
+export function networkId(n: Network): string {
+  return (n as Network & { Id?: string }).Id ?? n.ID;
 }

@@ -211,7 +211,7 @@ class Transaction implements WriteTx {
     }
     const now = new Date(this.clock.now()).toISOString();
     const stored = { ...o, Version: { Index: this.nextIndex } };
-    if (kind === 'network') stored.Created = stored.Created ?? now;
+    if (kind === 'network') stored.Created = stored.Created || now;
     else {
       stored.CreatedAt = now;
       stored.UpdatedAt = now;

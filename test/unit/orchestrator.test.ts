@@ -192,3 +192,17 @@ test('a replicas-only update replaces nothing', async () => {
   assert.deepEqual(o.live().map((t) => t.ID).sort(), ids);
   await o.orch.stop();
 });
+
+test('a successor rejected during its restart delay is replaced only after the delay, not in a tight loop', async () => {
+  const o = await setup({ replicas: 1, restart: { Condition: 'any', Delay: 5e9 } });
+  const [first] = o.live();
+  await o.report(first, 'rejected');
+  const successor = o.live()[0];
+  assert.equal(successor.DesiredState, 'ready');
+  await o.report(successor, 'rejected'); // e.g. the image is missing: preparing fails at once
+  assert.equal(o.tasks().length, 2, 'no third task while the delay runs');
+  o.clock.advance(5000);
+  await o.settle();
+  assert.equal(o.tasks().length, 3, 'replaced once the delay is over');
+  await o.orch.stop();
+});

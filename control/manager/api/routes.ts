@@ -116,10 +116,11 @@ export function buildRouter(router: Router, b: Backend): Router {
   return router;
 }
 
-function networkView(n: Network): Network {
-  const { Version: _v, VNI: _vni, ...rest } = n;
+/** Docker's NetworkResource: the ID under "Id" (the store keys objects by "ID"), internal fields left out. */
+function networkView(n: Network): object {
+  const { Version: _v, VNI: _vni, ID, Name, ...rest } = n;
   // The docker CLI parses Created as an RFC 3339 time and fails on ""; Go's zero time is what Docker sends when unset.
-  return { ...rest, Created: rest.Created || '0001-01-01T00:00:00Z', Containers: rest.Containers ?? null } as Network;
+  return { Name, Id: ID, ...rest, Created: rest.Created || '0001-01-01T00:00:00Z', Containers: rest.Containers ?? null };
 }
 
 /** ?status=true adds ServiceStatus, from which docker service ls prints REPLICAS. */

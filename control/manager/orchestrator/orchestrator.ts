@@ -154,6 +154,11 @@ export class Orchestrator implements Component {
       const nodeInvalid = t.NodeID !== undefined && rank(t.Status.State) >= rank('assigned') && invalidNode(nodes.get(t.NodeID));
       const ended = rank(t.Status.State) > rank('running');
       if (!ended && !nodeInvalid) continue;
+      // A task that ended while still held in its restart delay (rejected while preparing, say) is replaced only
+      // once that delay is over: without this a missing image would be retried in a tight loop.
+      const heldUntil = this.releaseAt.get(t.ID);
+      if (heldUntil !== undefined && now < heldUntil && !nodeInvalid) continue;
+      this.releaseAt.delete(t.ID);
       this.setDesired(tx, t, 'shutdown');
       const key = slotKey(t);
       const specVersion = service.SpecVersion?.Index ?? service.Version.Index;
@@ -180,7 +185,7 @@ export class Orchestrator implements Component {
   /** Successors at desired READY go to RUNNING once their delay passed and the old task has stopped. */
   private releaseSuccessors(tx: WriteTx, tasks: Task[], nodes: Map<string, Node>, now: number): void {
     for (const t of tasks) {
-      if (t.DesiredState !== 'ready') continue;
+      if (t.DesiredState !== 'ready' || isTerminal(t.Status.State)) continue;
       let at = this.releaseAt.get(t.ID);
       if (at === undefined) {
         // Held before a restart of swarmd: the delay starts again, as swarmkit's in-memory timers do.
