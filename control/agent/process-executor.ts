@@ -1,8 +1,9 @@
 /**
  * The `process` executor: runs a task's command from the host filesystem inside a network namespace of its own
  * (`shoal-<taskId>`, with one veth per swarm network from the NetworkPlumber), so a node without Docker still
- * runs services. Each task has a detached supervisor (process-supervisor.ts) and a directory under
- * `<dataDir>/tasks/`, which is how a restarted swarmd lists and adopts the tasks the previous one started.
+ * runs services. One detached process shim per node (process-shim.ts) starts and supervises every task; each
+ * task has a directory under `<dataDir>/tasks/`, which is how a restarted swarmd lists and adopts the tasks the
+ * previous one started.
  *
  * What a container would add and this does not: no image (the command must exist on the node), no filesystem,
  * PID, IPC or user isolation, no resource limits, no mounts; the task runs as root. It does get its own network
@@ -11,13 +12,17 @@
 import { promises as fsp } from 'node:fs';
 import { cpus, hostname as osHostname, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { exec as defaultExec, type Exec } from '../base/exec';
 import type { Logger } from '../base/log';
 import type { Task } from '../api/types';
 import type { NetworkPlumber } from '../../overlay/network-plumber';
 import type { Controller, Executor, NodeFacts } from './executor';
-import { ProcessController, type ProcessControllerContext } from './process-controller';
+import { Limiter, ProcessController, type ProcessControllerContext } from './process-controller';
+import { NetnsBatcher } from './process-netns-batch';
+import { ShimClient } from './process-shim-client';
+
+/** Tasks whose veths and bridges are being set up at once (each step is an `ip` exec). */
+const PLUMBING_CONCURRENCY = 8;
 
 export interface ProcessExecutorOptions {
   /** Where task directories live (`<dataDir>/tasks/<taskId>`); keep it across restarts to adopt tasks. */
@@ -44,12 +49,16 @@ export class ProcessExecutor implements Executor {
 
   constructor(private readonly opts: ProcessExecutorOptions) {
     if (!opts.dataDir) throw new Error('ProcessExecutor: dataDir is required');
+    const exec = opts.exec ?? defaultExec;
     this.ctx = {
       dataDir: opts.dataDir,
       plumber: opts.plumber,
-      exec: opts.exec ?? defaultExec,
+      exec,
       log: opts.log,
-      supervisors: new Map<string, ChildProcess>(),
+      shim: new ShimClient(opts.dataDir, opts.log),
+      netns: new NetnsBatcher(exec),
+      plumbing: new Limiter(PLUMBING_CONCURRENCY),
+      networks: new Map(),
     };
   }
 
@@ -81,8 +90,8 @@ export class ProcessExecutor implements Executor {
     return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   }
 
-  /** Tasks keep running (their supervisors are detached); only this swarmd's handles go. */
+  /** Tasks keep running (the shim is detached); only this swarmd's connection to it goes. */
   async close(): Promise<void> {
-    this.ctx.supervisors.clear();
+    this.ctx.shim.close();
   }
 }

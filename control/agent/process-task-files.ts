@@ -5,6 +5,8 @@
  *   state.json   the task process's pid and /proc start time, and the supervisor's; written by the supervisor
  *   exit.json    how the task process ended; written by the supervisor after the last output line is saved
  *   output.log   stdout and stderr lines with timestamps (task-log-files.ts)
+ *   stdout.pipe, stderr.pipe  the FIFOs the task writes to; the shim reads them, and a restarted shim reopens them
+ *   prepared.json  how many interfaces prepare() gave the task (so remove() skips the veth scan when none)
  * A pid alone is not an identity: pids are recycled, so a process is "ours" only while /proc/PID/stat still shows
  * the start time recorded with it. JSON files are written to a temporary name and renamed, so a reader never sees
  * half a file.
@@ -24,6 +26,7 @@ export interface TaskProcessState {
   pid: number;
   /** /proc/PID/stat field 22 (clock ticks since boot), the pid's identity together with the pid. */
   startTime: string;
+  /** The process shim supervising the task (one per node, process-shim.ts); a new shim rewrites them on adoption. */
   supervisorPid: number;
   supervisorStartTime: string;
   startedAt: string;
@@ -34,6 +37,10 @@ export interface TaskExitRecord {
   signal?: string;
   message?: string;
   finishedAt: string;
+}
+
+export interface TaskPrepared {
+  interfaces: number;
 }
 
 export class TaskFiles {
@@ -55,8 +62,14 @@ export class TaskFiles {
   get outputPath(): string {
     return join(this.dir, 'output.log');
   }
-  get supervisorLogPath(): string {
-    return join(this.dir, 'supervisor.log');
+  get stdoutPipePath(): string {
+    return join(this.dir, 'stdout.pipe');
+  }
+  get stderrPipePath(): string {
+    return join(this.dir, 'stderr.pipe');
+  }
+  get preparedPath(): string {
+    return join(this.dir, 'prepared.json');
   }
 
   readLaunch(): TaskLaunch | undefined {
@@ -67,6 +80,9 @@ export class TaskFiles {
   }
   readExit(): TaskExitRecord | undefined {
     return readJson<TaskExitRecord>(this.exitPath);
+  }
+  readPrepared(): TaskPrepared | undefined {
+    return readJson<TaskPrepared>(this.preparedPath);
   }
 
   async create(): Promise<void> {

@@ -84,7 +84,8 @@ export function resolveCommand(cmd: string, pathVar: string, cwd: string): strin
 
 /**
  * The launch record: `ip netns exec` enters the task's namespace (and binds /etc/netns/NAME/resolv.conf), then
- * `unshare --uts` gives the task a hostname of its own without touching the node's, then the task's command.
+ * `unshare --uts` gives the task a hostname of its own without touching the node's; a shell brings lo up and sets
+ * the hostname, then execs the task's command (so the task's pid is the one the shim started).
  */
 export function taskLaunch(task: Task): TaskLaunch {
   const spec = task.Spec.ContainerSpec;
@@ -106,7 +107,8 @@ export function taskLaunch(task: Task): TaskLaunch {
   // The helpers are named by absolute path: the task's own PATH (which may be anything) only finds its command.
   const helperPath = `${DEFAULT_PATH}:${process.env.PATH ?? ''}`;
   const [ip, unshare, sh, hostnameBin] = ['ip', 'unshare', 'sh', 'hostname'].map((b) => resolveCommand(b, helperPath, '/'));
-  const setHostname = `'${hostnameBin}' "$1" && shift && exec "$@"`;
+  // lo comes up here, inside the namespace, rather than by one more `ip -n NS` exec from swarmd per task.
+  const setHostname = `'${ip}' link set lo up && '${hostnameBin}' "$1" && shift && exec "$@"`;
   return {
     argv: [ip, 'netns', 'exec', netnsName(task.ID), unshare, '--uts', '--', sh, '-c', setHostname, 'sh', hostname, ...cmd],
     env,

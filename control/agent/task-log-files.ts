@@ -1,7 +1,7 @@
 /**
  * A process task's output file: one line per output line, `<RFC 3339 nano time> <stdout|stderr> <text>`.
  *
- * Timestamps are taken by the task's supervisor (process-supervisor.ts) the moment it reads a complete line from
+ * Timestamps are taken by the node's process shim (process-supervisor.ts) the moment it reads a complete line from
  * the task's stdout or stderr pipe — the same thing Docker's json-file driver records — so they are true even for
  * lines written while no swarmd ran. Lines longer than 16 KiB are split, as Docker does. A final line
  * without a newline is written when the stream closes.
@@ -15,14 +15,14 @@ import type { LogLine, LogOptions } from './executor';
 export const MAX_LINE_BYTES = 16 * 1024;
 const FOLLOW_POLL_MS = 150;
 
-// ---- writing (in the supervisor) ---------------------------------------------------------------------------
+// ---- writing (in the shim) ---------------------------------------------------------------------------------
 
 let lastNs = 0n;
 
 /**
  * Now, as docker logs --timestamps prints it: 2026-01-02T03:04:05.123456789Z. Milliseconds follow the wall clock
  * (a task may run for months, across clock adjustments); the sub-millisecond digits come from the monotonic
- * clock, bumped when needed so that timestamps within one supervisor never repeat or go backwards.
+ * clock, bumped when needed so that timestamps within one shim never repeat or go backwards.
  */
 export function timestampNow(): string {
   let ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);

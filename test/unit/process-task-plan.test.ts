@@ -41,8 +41,8 @@ test('the launch enters the namespace and a UTS namespace, then runs the command
   // Helpers by absolute path (the task's PATH may not hold them), then the command as the task's PATH finds it.
   const base = (p: string) => p.replace(/^\/(usr\/)?s?bin\//, '');
   assert.deepEqual(
-    l.argv.map((a, i) => ([0, 4, 7].includes(i) ? base(a) : a.replace(/'\/(usr\/)?s?bin\/hostname'/, 'hostname'))),
-    ['ip', 'netns', 'exec', 'shoal-abcdefghijklmnopqrstuvwxy', 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && shift && exec "$@"', 'sh', 'web', 'sleep', '5'],
+    l.argv.map((a, i) => ([0, 4, 7].includes(i) ? base(a) : a.replace(/'\/(usr\/)?s?bin\/(hostname|ip)'/g, '$2'))),
+    ['ip', 'netns', 'exec', 'shoal-abcdefghijklmnopqrstuvwxy', 'unshare', '--uts', '--', 'sh', '-c', 'ip link set lo up && hostname "$1" && shift && exec "$@"', 'sh', 'web', 'sleep', '5'],
   );
   assert.ok(l.argv[0].startsWith('/'));
   assert.equal(l.cwd, '/');
