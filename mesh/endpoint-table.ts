@@ -5,6 +5,8 @@
  */
 
 export interface EndpointPort {
+  /** The port's name, when declared (SRV records use it). */
+  name?: string;
   protocol: 'tcp' | 'udp' | 'sctp';
   targetPort: number;
   publishedPort: number;
@@ -15,6 +17,8 @@ export interface EndpointPort {
 
 export interface EndpointBackend {
   taskId: string;
+  /** Docker's task name: SERVICE.SLOT.TASKID (replicated) or SERVICE.NODEID.TASKID (global). */
+  name: string;
   nodeId: string;
   /** Plain IPs (no prefix) by network ID. */
   addrs: Record<string, string>;
@@ -26,6 +30,8 @@ export interface ServiceEndpoint {
   mode: 'vip' | 'dnsrr';
   /** Plain VIPs by network ID. */
   vips: Record<string, string>;
+  /** Extra DNS names of the service per network ID (TaskTemplate.Networks[].Aliases). */
+  aliases: Record<string, string[]>;
   ports: EndpointPort[];
   backends: EndpointBackend[];
 }
@@ -33,6 +39,8 @@ export interface ServiceEndpoint {
 export interface EndpointTable {
   /** The ingress network's ID, whose addresses published ports reach tasks by. */
   ingressNetworkId?: string;
+  /** Every network by ID: name and subnet (DNS scoping and PTR zones). */
+  networks: Record<string, { name: string; subnet: string }>;
   services: ServiceEndpoint[];
 }
 

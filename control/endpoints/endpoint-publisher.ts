@@ -10,6 +10,7 @@ import { CoalescingRunner } from '../base/coalescing-runner';
 import type { Logger } from '../base/log';
 import type { Network, Service, Task } from '../api/types';
 import type { Store } from '../store/store';
+import { containerName } from '../agent/templates';
 import type { EndpointSink, EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
 
 export class EndpointPublisher implements Component {
@@ -62,9 +63,11 @@ export function buildEndpointTable(services: Service[], tasks: Task[], networks:
     serviceName: s.Spec.Name,
     mode: s.Endpoint.Spec.Mode ?? 'vip',
     vips: Object.fromEntries((s.Endpoint.VirtualIPs ?? []).map((v) => [v.NetworkID, plain(v.Addr)])),
+    aliases: Object.fromEntries((s.Spec.TaskTemplate.Networks ?? []).filter((n) => n.Aliases?.length).map((n) => [n.Target, n.Aliases!])),
     ports: (s.Endpoint.Ports ?? [])
       .filter((p) => p.PublishedPort && p.TargetPort)
       .map((p) => ({
+        ...(p.Name ? { name: p.Name } : {}),
         protocol: p.Protocol ?? 'tcp',
         targetPort: p.TargetPort!,
         publishedPort: p.PublishedPort!,
@@ -75,9 +78,14 @@ export function buildEndpointTable(services: Service[], tasks: Task[], networks:
       .sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0) || a.ID.localeCompare(b.ID))
       .map((t) => ({
         taskId: t.ID,
+        name: containerName(t),
         nodeId: t.NodeID ?? '',
         addrs: Object.fromEntries((t.NetworksAttachments ?? []).filter((a) => a.Addresses.length).map((a) => [a.Network.ID, plain(a.Addresses[0])])),
       })),
   }));
-  return { ingressNetworkId: networks.find((n) => n.Ingress)?.ID, services: out.sort((a, b) => a.serviceName.localeCompare(b.serviceName)) };
+  return {
+    ingressNetworkId: networks.find((n) => n.Ingress)?.ID,
+    networks: Object.fromEntries(networks.map((n) => [n.ID, { name: n.Name, subnet: n.IPAM?.Config?.[0]?.Subnet ?? '' }])),
+    services: out.sort((a, b) => a.serviceName.localeCompare(b.serviceName)),
+  };
 }

@@ -35,14 +35,16 @@ const freePort = async (): Promise<number> => {
 function table(published: number, target: number, backends: string[]): EndpointTable {
   return {
     ingressNetworkId: 'ing',
+    networks: { ing: { name: 'ingress', subnet: '10.0.0.0/24' } },
     services: [
       {
         serviceId: 's1',
         serviceName: 'web',
         mode: 'vip',
         vips: {},
+        aliases: {},
         ports: [{ protocol: 'tcp', targetPort: target, publishedPort: published, publishMode: 'ingress' }],
-        backends: backends.map((ip, i) => ({ taskId: `t${i}`, nodeId: 'n1', addrs: { ing: ip } })),
+        backends: backends.map((ip, i) => ({ taskId: `t${i}`, name: `web.${i + 1}.t${i}`, nodeId: 'n1', addrs: { ing: ip } })),
       },
     ],
   };
@@ -66,7 +68,7 @@ test('a published port balances round-robin, skips a refusing backend, follows c
     assert.ok(counters.backendErrors >= 1);
     assert.equal(counters.connectionsTotal, 8);
 
-    await mesh.apply({ services: [] });
+    await mesh.apply({ networks: {}, services: [] });
     await assert.rejects(fetchName(published), /ECONNREFUSED/);
   } finally {
     await mesh.stop();
@@ -86,6 +88,6 @@ test('the endpoint table lists only running tasks that are meant to run, by thei
   const t = buildEndpointTable([s], [running, stopping, starting], [net]);
   assert.equal(t.ingressNetworkId, 'ing');
   assert.deepEqual(t.services[0].vips, { ing: '10.0.0.2' });
-  assert.deepEqual(t.services[0].backends, [{ taskId: 't1', nodeId: 'n1', addrs: { ing: '10.0.0.3' } }]);
+  assert.deepEqual(t.services[0].backends, [{ taskId: 't1', name: 'web.1.t1', nodeId: 'n1', addrs: { ing: '10.0.0.3' } }]);
   assert.deepEqual(t.services[0].ports, [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }]);
 });
