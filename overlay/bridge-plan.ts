@@ -118,3 +118,25 @@ export function taskVethsIn(ipLinkOutput: string, taskId: string): string[] {
   }
   return out;
 }
+
+/**
+ * The plan as `ip -batch` runs: consecutive commands with the same `-n NS` (or none) go together, order kept.
+ * Undefined when a command is not `ip` or has an argument a batch line cannot carry (spaces, quotes, empty).
+ */
+export function batchesOf(plan: PlannedCommand[]): { argv: string[]; input: string }[] | undefined {
+  const out: { ns: string; lines: string[] }[] = [];
+  for (const { argv } of plan) {
+    if (argv[0] !== 'ip') return undefined;
+    let rest = argv.slice(1);
+    let ns = '';
+    if (rest[0] === '-n') {
+      ns = rest[1] ?? '';
+      rest = rest.slice(2);
+    }
+    if (rest.length === 0 || rest[0].startsWith('-') || rest.some((a) => a === '' || /[\s"'\\#]/.test(a))) return undefined;
+    const last = out[out.length - 1];
+    if (last && last.ns === ns) last.lines.push(rest.join(' '));
+    else out.push({ ns, lines: [rest.join(' ')] });
+  }
+  return out.map((b) => ({ argv: ['ip', ...(b.ns ? ['-n', b.ns] : []), '-batch', '-'], input: b.lines.join('\n') + '\n' }));
+}

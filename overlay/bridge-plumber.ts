@@ -8,6 +8,7 @@ import type { Logger } from '../control/base/log';
 import type { LocalNetwork, NetworkPlumber, TaskInterface } from './network-plumber';
 import {
   attachPlan,
+  batchesOf,
   bridgeName,
   detachPlan,
   ensureNetworkPlan,
@@ -65,8 +66,23 @@ export class BridgePlumber implements NetworkPlumber {
     }
   }
 
-  /** Runs a plan in order; stops at the first real failure (the ExecError names argv and stderr). */
+  /**
+   * Runs a plan in order; stops at the first real failure (the ExecError names argv and stderr). The fast path
+   * sends each run of consecutive `ip` commands for the same namespace as one `ip [-n NS] -batch -`, so a task's
+   * attach costs ~3 execs instead of 7 per interface. A batch stops at its first error, whose meaning `ip -batch`
+   * does not tell precisely; then the plan runs again command by command (every step is idempotent), which
+   * decides "already exists" and "already gone" exactly as before.
+   */
   private async run(plan: PlannedCommand[], tolerateGone = false): Promise<void> {
+    const batches = plan.length > 1 ? batchesOf(plan) : undefined;
+    if (batches) {
+      try {
+        for (const b of batches) await this.exec(b.argv, { input: b.input });
+        return;
+      } catch {
+        /* fall back to one exec per command below */
+      }
+    }
     for (const cmd of plan) {
       try {
         await this.exec(cmd.argv);
@@ -78,3 +94,4 @@ export class BridgePlumber implements NetworkPlumber {
     }
   }
 }
+

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   attachPlan,
+  batchesOf,
   bridgeName,
   detachPlan,
   ensureNetworkPlan,
@@ -97,4 +98,20 @@ test('detach finds exactly the task veths in ip -o link output', () => {
     { argv: ['ip', 'link', 'del', 'va1b2c3d4e5f0'] },
     { argv: ['ip', 'link', 'del', 'va1b2c3d4e5f12'] },
   ]);
+});
+
+test('a plan runs as ip -batch groups: consecutive commands per namespace, order kept', () => {
+  const plan = attachPlan(TASK, { kind: 'name', name: 'shoal-t' }, [{ network: NET, address: '10.0.1.5/24' }]);
+  const batches = batchesOf(plan)!;
+  assert.deepEqual(batches.map((b) => b.argv), [
+    ['ip', '-n', 'shoal-t', '-batch', '-'],
+    ['ip', '-batch', '-'],
+    ['ip', '-n', 'shoal-t', '-batch', '-'],
+  ]);
+  // Every command of the plan, in order, exactly once.
+  const lines = batches.flatMap((b) => b.input.trimEnd().split('\n').map((l) => [...b.argv.slice(0, -2), ...l.split(' ')]));
+  assert.deepEqual(lines, plan.map((c) => c.argv));
+  // What a batch line cannot carry, and nsenter plans, are left to one exec per command.
+  assert.equal(batchesOf([{ argv: ['ip', 'link', 'set', 'a b', 'up'] }]), undefined);
+  assert.equal(batchesOf(attachPlan(TASK, { kind: 'pid', pid: 7 }, [])), undefined);
 });
