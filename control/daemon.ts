@@ -6,9 +6,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, rmSync, existsSync, unlinkSync, readFileSync } from 'node:fs';
+import { mkdirSync, rmSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import * as os from 'node:os';
 import { ComponentGroup, type Component } from './base/component';
 import type { Clock } from './base/clock';
 import type { Logger } from './base/log';
@@ -32,7 +31,7 @@ import { nodeMatchesService } from './manager/orchestrator/global-eligibility';
 import { Dispatcher } from './manager/dispatcher/dispatcher';
 import { newClusterObject } from './cluster-object';
 import { parseLogQuery, pipeTaskLogs } from './log-stream';
-import { SHOAL_VERSION } from './version';
+import { engineInfo, engineVersion } from './engine-info';
 import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
 
@@ -58,7 +57,6 @@ export class Daemon implements Component, Backend {
   private store!: MemoryStore;
   private http?: Server;
   private swarm?: { group: ComponentGroup; grpc: grpc.Server; agent: Agent; api: ControlApi; nodeId: string };
-  private startedAt = new Date();
 
   constructor(private readonly cfg: DaemonConfig) {}
 
@@ -98,74 +96,20 @@ export class Daemon implements Component, Backend {
   }
 
   version(): object {
-    return {
-      Platform: { Name: 'Shoal' },
-      Version: SHOAL_VERSION,
-      ApiVersion: '1.41',
-      MinAPIVersion: '1.24',
-      GitCommit: '',
-      GoVersion: process.version,
-      Os: 'linux',
-      Arch: goArch(),
-      KernelVersion: os.release(),
-      BuildTime: '',
-      Components: [{ Name: 'Engine', Version: SHOAL_VERSION, Details: { ApiVersion: '1.41', MinAPIVersion: '1.24', Os: 'linux', Arch: goArch() } }],
-    };
+    return engineVersion();
   }
 
   async info(): Promise<object> {
     const facts = await this.cfg.executor.describe();
-    const nodes = this.swarm ? this.store.view((tx) => tx.list('node')) : [];
-    const cluster = this.swarm ? this.store.view((tx) => tx.list('cluster')[0]) : undefined;
-    const self = this.swarm ? nodes.find((n) => n.ID === this.swarm!.nodeId) : undefined;
-    const tasks = this.swarm ? this.store.view((tx) => tx.tasksByNode(this.swarm!.nodeId)) : [];
-    const running = tasks.filter((t) => t.Status.State === 'running').length;
-    const managers = nodes.filter((n) => n.Spec.Role === 'manager');
-    return {
-      ID: this.swarm?.nodeId ?? '',
-      Containers: tasks.length,
-      ContainersRunning: running,
-      ContainersPaused: 0,
-      ContainersStopped: tasks.length - running,
-      Images: 0,
-      Driver: this.cfg.executor.kind,
-      DriverStatus: [],
-      Plugins: { Volume: ['local'], Network: ['overlay'], Authorization: null, Log: ['json-file'] },
-      // The docker CLI prints "WARNING: No ... support" for each of these that is false, so report the host's truth.
-      ...hostFeatures(),
-      NCPU: Math.round(facts.nanoCPUs / 1e9),
-      MemTotal: facts.memoryBytes,
-      Name: this.cfg.hostname ?? facts.hostname,
-      ServerVersion: SHOAL_VERSION,
-      KernelVersion: os.release(),
-      OperatingSystem: `Shoal (${this.cfg.executor.kind} executor)`,
-      OSType: 'linux',
-      Architecture: facts.architecture,
-      IndexServerAddress: '',
-      RegistryConfig: null,
-      Labels: [],
-      ExperimentalBuild: false,
-      DockerRootDir: this.cfg.dataDir,
-      Runtimes: {},
-      DefaultRuntime: this.cfg.executor.kind,
-      LiveRestoreEnabled: true,
-      Isolation: '',
-      InitBinary: '',
-      SecurityOptions: [],
-      // Like dockerd, only real problems; an empty list makes the docker CLI fall back to the booleans above.
-      Warnings: hostWarnings(),
-      Swarm: {
-        NodeID: this.swarm?.nodeId ?? '',
-        NodeAddr: self?.Status.Addr ?? '',
-        LocalNodeState: this.swarm ? 'active' : 'inactive',
-        ControlAvailable: this.swarm !== undefined,
-        Error: '',
-        RemoteManagers: managers.map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus?.Addr ?? '' })),
-        Nodes: this.swarm ? nodes.length : undefined,
-        Managers: this.swarm ? managers.length : undefined,
-        Cluster: cluster ? { ...cluster, JoinTokens: undefined } : undefined,
-      },
-    };
+    const swarm = this.swarm
+      ? this.store.view((tx) => ({
+          nodeId: this.swarm!.nodeId,
+          nodes: tx.list('node'),
+          cluster: tx.list('cluster')[0],
+          localTasks: tx.tasksByNode(this.swarm!.nodeId),
+        }))
+      : undefined;
+    return engineInfo({ facts, executorKind: this.cfg.executor.kind, hostname: this.cfg.hostname, dataDir: this.cfg.dataDir, swarm });
   }
 
   async init(body: unknown): Promise<string> {
@@ -353,41 +297,3 @@ function portOf(addr: string): number {
   const m = /:(\d+)$/.exec(addr);
   return m ? Number(m[1]) : 2377;
 }
-
-/** The kernel features Docker's /info reports as booleans, read from cgroup v1 or v2 and /proc. */
-function hostFeatures(): Record<string, boolean> {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const controllers = v2 ? readText('/sys/fs/cgroup/cgroup.controllers').split(/\s+/) : [];
-  const has = (c: string): boolean => (v2 ? controllers.includes(c) : existsSync(`/sys/fs/cgroup/${c}`));
-  return {
-    MemoryLimit: has('memory'),
-    SwapLimit: v2 ? has('memory') : existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
-    KernelMemory: false,
-    OomKillDisable: !v2 && existsSync('/sys/fs/cgroup/memory/memory.oom_control'),
-    CpuCfsPeriod: has('cpu'),
-    CpuCfsQuota: has('cpu'),
-    CPUShares: has('cpu'),
-    CPUSet: has('cpuset'),
-    PidsLimit: has('pids'),
-    IPv4Forwarding: readText('/proc/sys/net/ipv4/ip_forward') === '1',
-    BridgeNfIptables: readText('/proc/sys/net/bridge/bridge-nf-call-iptables') === '1',
-    BridgeNfIp6tables: readText('/proc/sys/net/bridge/bridge-nf-call-ip6tables') === '1',
-  };
-}
-
-function hostWarnings(): string[] {
-  return readText('/proc/sys/net/ipv4/ip_forward') === '0' ? ['WARNING: IPv4 forwarding is disabled'] : [];
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-function goArch(): string {
-  return process.arch === 'x64' ? 'amd64' : process.arch;
-}
-
