@@ -1,0 +1,226 @@
+/**
+ * The iptables mesh's planner: a pure function from the endpoint table (and what this node is) to the rules we
+ * want, as data — our chains per table with their rules, the jumps from the built-in chains, the sysctls DNAT
+ * needs, and the UDP flows whose conntrack entries must go when a backend does. Nothing here runs anything.
+ *
+ * Layout (kube-proxy's, with our names; chain hashes are stable so a restarted swarmd finds its own chains):
+ *   nat PREROUTING/OUTPUT → SHOAL-SERVICES: `-d VIP -j SHOAL-SVC-x` per (service, network); last, for traffic to
+ *     this node's own addresses (not 127/8: see below), → SHOAL-INGRESS: `[-d host_ip] -p P --dport N -j SVC`.
+ *   SHOAL-SVC-x: one rule per backend, rule i of n with `-m statistic --probability 1/(n−i)`, the last without →
+ *     uniform. SHOAL-SEP-x: DNAT to the backend (ingress: ip:targetPort; VIP: ip, any port, as Docker's fwmark VIP).
+ *   nat POSTROUTING → SHOAL-POSTROUTING: masquerade (a) DNATed packets leaving a bridge whose source is on that
+ *     bridge — hairpin (a task reaching its own service) and neighbours, whose replies would otherwise go straight
+ *     over the bridge and skip the un-DNAT; (b) packets marked by SHOAL-MARK-MASQ (remote backends, whose replies
+ *     must come back through the node that took the connection). Ingress traffic from outside to a task on this
+ *     node is NOT masqueraded: the task sees the client's real address (Docker hides it, moby#25526). That holds
+ *     because a local task's replies route through this node's namespace (its gateway is our bridge).
+ *   filter FORWARD → SHOAL-USER (the user's, evaluated first, like DOCKER-USER), SHOAL-SERVICES (REJECT, with the
+ *     reason as a comment, for a VIP or published port with no backends), SHOAL-FORWARD (accept our bridges'
+ *     traffic, since dockerd may set the FORWARD policy to DROP). INPUT/OUTPUT → SHOAL-SERVICES too.
+ * 127.0.0.1:PUBLISHED is deliberately not served: it needs route_localnet, which lets neighbours reach the node's
+ * loopback services (CVE-2020-8558); kube-proxy's nftables mode dropped it for the same reason.
+ * Remote backends (nodeId ≠ this node) are skipped until VXLAN lands; `remoteBackends: 'masquerade'` already
+ * plans them (marked for masquerade) so adding the overlay changes no rule shape.
+ */
+import { createHash } from 'node:crypto';
+import { bridgeName as defaultBridgeName } from '../../overlay/bridge-plan';
+import type { EndpointBackend, EndpointPort, EndpointTable, ServiceEndpoint } from '../endpoint-table';
+
+export type TableName = 'nat' | 'filter';
+export const TABLES: readonly TableName[] = ['nat', 'filter'];
+
+/** Our chains of one table, in render order; each rule is the text after `-A CHAIN ` in iptables-save's form. */
+export type ChainRules = Map<string, string[]>;
+
+/** A rule in a built-in chain that enters ours; jumps of one built-in chain sit at its head in this order. */
+export interface Jump {
+  table: TableName;
+  chain: string;
+  spec: string;
+}
+
+export interface RulesModel {
+  tables: Record<TableName, ChainRules>;
+  jumps: Jump[];
+  /** Sysctl name → value, applied in the mesh's namespace before the rules. */
+  sysctls: Record<string, string>;
+  /** One entry per (UDP entry point, backend): key → conntrack filter args; a key that disappears is flushed. */
+  udpFlows: Map<string, string[]>;
+  /** Why something in the table got no rules (host-mode ports, dnsrr, remote backends, ...). */
+  notes: string[];
+}
+
+export interface NodeContext {
+  nodeId: string;
+  /** This node's addresses (a host_ip that is none of them gets a note, its rule still matches nothing). */
+  addresses: string[];
+  /** The Linux bridge of a network on this node; overlay/bridge-plan's naming by default. */
+  bridgeName?: (networkId: string) => string;
+  remoteBackends?: 'skip' | 'masquerade';
+}
+
+export const CHAIN = {
+  services: 'SHOAL-SERVICES',
+  ingress: 'SHOAL-INGRESS',
+  postrouting: 'SHOAL-POSTROUTING',
+  markMasq: 'SHOAL-MARK-MASQ',
+  forward: 'SHOAL-FORWARD',
+  user: 'SHOAL-USER',
+} as const;
+export const CHAIN_PREFIX = 'SHOAL-';
+/** iptables' limit on chain names (XT_EXTENSION_MAXNAMELEN − 1). */
+export const CHAIN_NAME_MAX = 28;
+/** One bit of the packet mark, clear of kube-proxy's 0x4000/0x8000 and Docker's none. */
+export const MASQ_MARK = '0x200000';
+
+/** `PREFIX` + 16 base32 characters of sha256(key): 26 characters, stable across restarts (kube-proxy's scheme). */
+export function chainName(prefix: 'SHOAL-SVC-' | 'SHOAL-SEP-', key: string): string {
+  const digest = createHash('sha256').update(key).digest();
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (let i = 0; out.length < 16; i++) {
+    value = (value << 8) | digest[i];
+    bits += 8;
+    while (bits >= 5 && out.length < 16) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return prefix + out;
+}
+
+/** Probability for rule i of n so that each backend is picked with 1/n overall, as iptables-save prints it. */
+export function spreadProbability(i: number, n: number): string {
+  return (1 / (n - i)).toFixed(11);
+}
+
+export function plan(table: EndpointTable, node: NodeContext): RulesModel {
+  const bridge = node.bridgeName ?? defaultBridgeName;
+  const nat: ChainRules = new Map();
+  const filter: ChainRules = new Map();
+  const notes: string[] = [];
+  const udpFlows = new Map<string, string[]>();
+  const vipRules: string[] = [];
+  const ingressBound: string[] = [];
+  const ingressAny: string[] = [];
+  const rejects: string[] = [];
+  const svcChains: [string, string[]][] = [];
+  const sepChains: [string, string[]][] = [];
+
+  /** Writes SHOAL-SVC for the backends reachable on a network; returns its name or undefined when none is. */
+  const spread = (svcKey: string, svc: ServiceEndpoint, networkId: string, dnat: (ip: string) => string): string | undefined => {
+    const usable: [EndpointBackend, string][] = [];
+    for (const b of [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0))) {
+      const ip = b.addrs[networkId];
+      if (!ip) continue;
+      const remote = b.nodeId !== node.nodeId;
+      if (remote && node.remoteBackends !== 'masquerade') {
+        notes.push(`${svc.serviceName}: task ${b.name} runs on node ${b.nodeId}; remote backends need the overlay`);
+        continue;
+      }
+      usable.push([b, ip]);
+    }
+    if (usable.length === 0) return undefined;
+    const svcChain = chainName('SHOAL-SVC-', svcKey);
+    const rules: string[] = [];
+    usable.forEach(([b, ip], i) => {
+      const sep = chainName('SHOAL-SEP-', `${svcKey}/${b.taskId}/${ip}`);
+      const last = i === usable.length - 1;
+      rules.push(last ? `-j ${sep}` : `-m statistic --mode random --probability ${spreadProbability(i, usable.length)} -j ${sep}`);
+      const sepRules = b.nodeId !== node.nodeId ? [`-j ${CHAIN.markMasq}`] : [];
+      sepRules.push(dnat(ip));
+      sepChains.push([sep, sepRules]);
+    });
+    svcChains.push([svcChain, rules]);
+    return svcChain;
+  };
+
+  for (const svc of [...table.services].sort((a, b) => (a.serviceId < b.serviceId ? -1 : 1))) {
+    if (svc.mode === 'vip') {
+      for (const networkId of Object.keys(svc.vips).sort()) {
+        const vip = svc.vips[networkId];
+        const key = `vip/${svc.serviceId}/${networkId}`;
+        const svcChain = spread(key, svc, networkId, (ip) => `-j DNAT --to-destination ${ip}`);
+        if (svcChain) {
+          vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
+          for (const b of svc.backends) {
+            const ip = b.addrs[networkId];
+            if (ip) udpFlows.set(`${key}/${ip}`, ['-p', 'udp', '--orig-dst', vip, '--reply-src', ip]);
+          }
+        } else {
+          rejects.push(`-d ${vip}/32 ${comment(`${svc.serviceName} has no running task`)} -j REJECT --reject-with icmp-port-unreachable`);
+        }
+      }
+    } else if (Object.keys(svc.vips).length) {
+      notes.push(`${svc.serviceName}: endpoint mode dnsrr has no VIP rules`);
+    }
+    for (const port of svc.ports) ingressPort(svc, port);
+  }
+
+  function ingressPort(svc: ServiceEndpoint, port: EndpointPort): void {
+    const what = `${svc.serviceName} ${port.publishedPort}/${port.protocol}`;
+    if (port.publishMode === 'host') return void notes.push(`${what}: mode=host bypasses the mesh`);
+    if (svc.mode === 'dnsrr') return void notes.push(`${what}: ingress publishing is refused with dnsrr`);
+    if (!table.ingressNetworkId) return void notes.push(`${what}: no ingress network`);
+    if (port.hostIP && !node.addresses.includes(port.hostIP)) notes.push(`${what}: host_ip ${port.hostIP} is not an address of this node`);
+    const match = `${port.hostIP ? `-d ${port.hostIP}/32 ` : ''}-p ${port.protocol} -m ${port.protocol} --dport ${port.publishedPort}`;
+    const key = `ingress/${svc.serviceId}/${port.protocol}/${port.hostIP ?? ''}/${port.publishedPort}`;
+    const netId = table.ingressNetworkId;
+    const svcChain = spread(key, svc, netId, (ip) => `-p ${port.protocol} -m ${port.protocol} -j DNAT --to-destination ${ip}:${port.targetPort}`);
+    if (svcChain) {
+      (port.hostIP ? ingressBound : ingressAny).push(`${match} -j ${svcChain}`);
+      if (port.protocol === 'udp') {
+        for (const b of svc.backends) {
+          const ip = b.addrs[netId];
+          if (ip) udpFlows.set(`${key}/${ip}`, ['-p', 'udp', '--orig-port-dst', String(port.publishedPort), '--reply-src', ip, '--reply-port-src', String(port.targetPort)]);
+        }
+      }
+    } else {
+      const reset = port.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
+      rejects.push(`${match} -m addrtype --dst-type LOCAL ${comment(`${what} has no running task`)} -j REJECT --reject-with ${reset}`);
+    }
+  }
+
+  // nat: dispatch, then one chain per service entry point and per backend.
+  nat.set(CHAIN.services, [...vipRules, `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${CHAIN.ingress}`]);
+  // host_ip-bound ports first, so a bound port wins over a wildcard one of the same number.
+  nat.set(CHAIN.ingress, [...ingressBound, ...ingressAny]);
+  nat.set(CHAIN.markMasq, [`-j MARK --set-xmark ${MASQ_MARK}/${MASQ_MARK}`]);
+  const post = [`-m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j MASQUERADE`];
+  const forward: string[] = [];
+  for (const networkId of Object.keys(table.networks).sort()) {
+    const br = bridge(networkId);
+    post.push(`-s ${table.networks[networkId].subnet} -o ${br} -m conntrack --ctstate DNAT -j MASQUERADE`);
+    // From tasks (egress, and task to task across the bridge when br_netfilter is on); to tasks only what is a
+    // reply or what our DNAT chose, so the mesh does not open every task port to the world.
+    forward.push(`-i ${br} -j ACCEPT`, `-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, `-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
+  }
+  nat.set(CHAIN.postrouting, post);
+  for (const [name, rules] of svcChains) nat.set(name, rules);
+  for (const [name, rules] of sepChains) nat.set(name, rules);
+
+  filter.set(CHAIN.services, rejects);
+  filter.set(CHAIN.forward, forward);
+
+  const isNew = '-m conntrack --ctstate NEW';
+  const jumps: Jump[] = [
+    { table: 'nat', chain: 'PREROUTING', spec: `-j ${CHAIN.services}` },
+    { table: 'nat', chain: 'OUTPUT', spec: `-j ${CHAIN.services}` },
+    { table: 'nat', chain: 'POSTROUTING', spec: `-j ${CHAIN.postrouting}` },
+    { table: 'filter', chain: 'FORWARD', spec: `-j ${CHAIN.user}` },
+    { table: 'filter', chain: 'FORWARD', spec: `${isNew} -j ${CHAIN.services}` },
+    { table: 'filter', chain: 'FORWARD', spec: `-j ${CHAIN.forward}` },
+    { table: 'filter', chain: 'INPUT', spec: `${isNew} -j ${CHAIN.services}` },
+    { table: 'filter', chain: 'OUTPUT', spec: `${isNew} -j ${CHAIN.services}` },
+  ];
+  // DNAT to a bridge is forwarding; and a router that sends ICMP redirects for DNATed hairpin traffic teaches
+  // the task to send VIP traffic straight to a backend, which drops it.
+  const sysctls = { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.send_redirects': '0', 'net.ipv4.conf.default.send_redirects': '0' };
+  return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes };
+}
+
+function comment(text: string): string {
+  return `-m comment --comment "${text.replace(/["\\]/g, '')}"`;
+}
