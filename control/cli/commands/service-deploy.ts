@@ -3,6 +3,7 @@
  * Every flag and argument is checked before the first request (update dry-runs its flags against a blank spec),
  * network names become IDs as docker resolves them, and unless -d the progress waiter follows the rollout.
  */
+import { networkId } from '../render-network';
 import type { ServiceSpec } from '../../api/types';
 import type { Client } from '../client';
 import { waitForConvergence } from '../converge';
@@ -14,7 +15,7 @@ import { PlainError, type Command, type CommandContext } from './command';
 
 async function networkIds(client: Client, names: string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const n of names) out.push((await client.network(n)).ID);
+  for (const n of names) out.push(networkId(await client.network(n)));
   return out;
 }
 
@@ -88,7 +89,7 @@ export const serviceUpdate: Command = {
       for (const n of flags.list('network-rm')) {
         rm.push(n);
         try {
-          rm.push((await ctx.client.network(n)).ID);
+          rm.push(networkId(await ctx.client.network(n)));
         } catch {
           /* a network that no longer exists can still be removed by its ID */
         }
