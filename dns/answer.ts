@@ -1,0 +1,266 @@
+/**
+ * Query → response, from one immutable Records value. Two paths give the same bytes: the fast path handles the
+ * common case (one A or AAAA question for a name we own, no EDNS, nothing else in the packet) by copying prebuilt
+ * bytes and patching the ID, or by writing the few answer records straight into one Buffer when the answer is a
+ * shuffled list of task IPs; the general path decodes with dns-packet and handles everything (EDNS, SRV, PTR,
+ * NXDOMAIN for our names, FORMERR, truncation) and tells the server when a name must be forwarded. A test holds
+ * the two paths byte-identical, so the fast path is an optimisation, never a second behaviour. Names are echoed
+ * in the client's own case (0x20 randomisation keeps working) and written uncompressed, as dns-packet writes them.
+ */
+import * as dnsPacket from 'dns-packet';
+import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
+import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, type Local } from './response';
+
+export interface AnswerOptions {
+  /** TTL of answers that hold VIPs (they change only when the service goes). Default 600 s, as Docker. */
+  vipTtl?: number;
+  /** TTL of answers that list task IPs (dnsrr, tasks.NAME, task names, their PTRs). Default 2 s. */
+  taskTtl?: number;
+  /** Search domains stripped from names before lookup ("web.corp.example" answers as "web"). */
+  searchDomains?: string[];
+  /** Source of randomness for shuffling task IPs (tests inject a seeded one). */
+  random?: () => number;
+}
+
+export type GeneralResult =
+  | { kind: 'drop'; reason: string }
+  | { kind: 'answer'; bytes: Buffer; rcode: number; qtype: string; truncated: boolean }
+  | { kind: 'forward'; query: dnsPacket.Packet; question: dnsPacket.Question; limit: number; edns: boolean };
+
+const MAX_PREBUILT = 20_000;
+const TYPE_A = 1;
+const TYPE_AAAA = 28;
+
+export class Answerer {
+  private readonly vipTtl: number;
+  private readonly taskTtl: number;
+  private readonly search: string[];
+  private readonly random: () => number;
+  /** view key + question bytes (client's case) → whole response with ID 0 and RD clear. */
+  private readonly prebuilt = new Map<string, Buffer>();
+  private readonly rdata = new WeakMap<NameRecord, { v4: Buffer[]; v6: Buffer[] }>();
+
+  constructor(
+    readonly records: Records,
+    opts: AnswerOptions = {},
+  ) {
+    this.vipTtl = opts.vipTtl ?? 600;
+    this.taskTtl = opts.taskTtl ?? 2;
+    this.search = (opts.searchDomains ?? []).map((d) => '.' + d.toLowerCase().replace(/^\.+|\.+$/g, '')).filter((d) => d.length > 1);
+    this.random = opts.random ?? Math.random;
+  }
+
+  /**
+   * The fast path: a response for a plain A/AAAA query we can answer locally, or undefined when the query needs
+   * the general path (anything unusual, a name we do not answer, an answer over `limit` bytes).
+   */
+  fast(q: Buffer, source: string, limit: number): Buffer | undefined {
+    const len = q.length;
+    // QR=0, opcode 0, AA/TC clear (RD may be set); exactly one question and nothing else.
+    if (len < 17 || len > 271 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1) return undefined;
+    if (q[6] | q[7] | q[8] | q[9] | q[10] | q[11]) return undefined;
+    let p = 12;
+    let name = '';
+    while (q[p] !== 0) {
+      const l = q[p];
+      if (l > 63 || p + 1 + l >= len) return undefined;
+      for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return undefined;
+      name += (p === 12 ? '' : '.') + q.toString('latin1', p + 1, p + 1 + l);
+      p += l + 1;
+    }
+    if (p === 12 || p + 5 !== len) return undefined;
+    const qtype = (q[p + 1] << 8) | q[p + 2];
+    if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return undefined;
+    const view = this.records.viewFor(source);
+    const rec = this.find(view, name.toLowerCase());
+    if (!rec) return undefined;
+    const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
+    const nameLen = p + 1 - 12;
+    const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0);
+    if (size > limit) return undefined;
+    const shuffled = rec.taskIps && list.length > 1;
+    if (!shuffled) {
+      const key = view.key + '\0' + q.toString('latin1', 12);
+      const hit = this.prebuilt.get(key);
+      if (hit) return patch(hit, q);
+      const built = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
+      if (this.prebuilt.size >= MAX_PREBUILT) this.prebuilt.clear();
+      this.prebuilt.set(key, built);
+      return patch(built, q);
+    }
+    return patch(writeAnswer(q, nameLen, this.shuffle(list), this.taskTtl, qtype, size), q, true);
+  }
+
+  /** The general path: decode, answer what is ours, say "forward" for the rest, FORMERR or drop what is broken. */
+  general(q: Buffer, source: string, maxSize: number): GeneralResult {
+    if (q.length < 12) return { kind: 'drop', reason: 'short' };
+    if (q[2] & 0x80) return { kind: 'drop', reason: 'response' }; // never answer answers (reflection loops)
+    let query: dnsPacket.Packet;
+    try {
+      query = dnsPacket.decode(q);
+    } catch {
+      return this.error(q, RCODE.FORMERR, maxSize);
+    }
+    if (((q[2] >> 3) & 0xf) !== 0) return this.error(q, RCODE.NOTIMP, maxSize);
+    const question = query.questions?.[0];
+    if (!question || query.questions!.length !== 1) return this.error(q, RCODE.FORMERR, maxSize);
+    const opts = (query.additionals ?? []).filter((a) => a.type === 'OPT') as dnsPacket.OptAnswer[];
+    if (opts.length > 1) return this.error(q, RCODE.FORMERR, maxSize);
+    const opt = opts[0];
+    const limit = limitFor(maxSize, opt);
+    if (opt && opt.ednsVersion !== 0) {
+      const local: Local = { rcode: RCODE.BADVERS, answers: [], additionals: [], aa: false };
+      return this.encoded(query, question, local, limit, !!opt);
+    }
+    if (question.class !== 'IN' && question.class !== 'ANY') return this.encoded(query, question, refused(), limit, !!opt);
+    const local = this.resolve(this.records.viewFor(source), question);
+    if (!local) return { kind: 'forward', query, question, limit, edns: !!opt };
+    return this.encoded(query, question, local, limit, !!opt);
+  }
+
+  private encoded(query: dnsPacket.Packet, question: dnsPacket.Question, local: Local, limit: number, edns: boolean): GeneralResult {
+    const { bytes, truncated } = encodeResponse(query, question, local, limit, edns);
+    return { kind: 'answer', bytes, rcode: local.rcode, qtype: question.type, truncated };
+  }
+
+  private error(q: Buffer, rcode: number, maxSize: number): GeneralResult {
+    const flags = responseFlags(q[2] & 1, false, rcode);
+    const bytes = dnsPacket.encode({ id: q.readUInt16BE(0), type: 'response', flags, questions: [] });
+    return { kind: 'answer', bytes: bytes.subarray(0, maxSize), rcode, qtype: 'NONE', truncated: false };
+  }
+
+  /** A local answer for the question, or undefined when the name is not ours (forward it). */
+  resolve(view: View, question: dnsPacket.Question): Local | undefined {
+    const name = question.name.toLowerCase().replace(/\.$/, '');
+    const type: string = question.type;
+    const ttl = (taskIps: boolean): number => (taskIps ? this.taskTtl : this.vipTtl);
+    const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({ rcode: RCODE.NOERROR, answers, additionals, aa: true });
+    if (type === 'PTR' && (name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa'))) {
+      const ip = reverseNameToIp(name);
+      const rec = ip ? view.ptr(canonicalIp(ip)) : undefined;
+      if (rec) return ok([{ name: question.name, type: 'PTR', ttl: ttl(rec.taskIps), data: rec.name }]);
+      // Our subnets' reverse zones are ours: an unknown address there is NXDOMAIN, never a query to the world.
+      if (ip && (this.records.ownsAddress(ip) || this.records.allView.ptr(canonicalIp(ip)))) return nx();
+      return undefined;
+    }
+    for (const cand of this.candidates(name)) {
+      const srv = view.srv(cand);
+      if (srv) {
+        if (type !== 'SRV' && type !== 'ANY') return ok([]);
+        const answers: dnsPacket.Answer[] = [];
+        const additionals: dnsPacket.Answer[] = [];
+        for (const r of srv.length > 1 && srv[0].taskIps ? this.shuffle(srv) : srv) {
+          answers.push({ name: question.name, type: 'SRV', ttl: ttl(r.taskIps), data: { priority: 0, weight: 1, port: r.port, target: r.target } });
+          const t = view.lookup(r.target.toLowerCase());
+          for (const ip of t?.v4 ?? []) additionals.push({ name: r.target, type: 'A', ttl: ttl(t!.taskIps), data: ip });
+        }
+        return ok(answers, additionals);
+      }
+      const rec = view.lookup(cand);
+      if (!rec) continue;
+      const a = type === 'A' || type === 'ANY' ? this.shuffleIf(rec, rec.v4) : [];
+      const aaaa = type === 'AAAA' || type === 'ANY' ? this.shuffleIf(rec, rec.v6) : [];
+      return ok([
+        ...a.map((ip): dnsPacket.Answer => ({ name: question.name, type: 'A', ttl: ttl(rec.taskIps), data: ip })),
+        ...aaaa.map((ip): dnsPacket.Answer => ({ name: question.name, type: 'AAAA', ttl: ttl(rec.taskIps), data: ip })),
+      ]);
+    }
+    // Ours but not visible to this asker, or an SRV-style name under one of our names: NXDOMAIN, not forwarded.
+    for (const cand of this.candidates(name)) {
+      if (this.records.owns(cand)) return nx();
+      const under = cand.replace(/^_[^.]+\.(_[^.]+\.)?/, '');
+      if (under !== cand && this.records.owns(under)) return nx();
+    }
+    return undefined;
+  }
+
+  /** The name itself, then with each search domain stripped. */
+  private candidates(name: string): string[] {
+    const out = [name];
+    for (const d of this.search) if (name.endsWith(d) && name.length > d.length) out.push(name.slice(0, -d.length));
+    return out;
+  }
+
+  private find(view: View, name: string): NameRecord | undefined {
+    if (this.search.length === 0) return view.srv(name) ? undefined : view.lookup(name);
+    // Same order as resolve(): a candidate with SRV records wins there, so the fast path must step aside.
+    for (const cand of this.candidates(name)) {
+      if (view.srv(cand)) return undefined;
+      const r = view.lookup(cand);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  private shuffleIf<T>(rec: NameRecord, list: T[]): T[] {
+    return rec.taskIps && list.length > 1 ? this.shuffle(list) : list;
+  }
+
+  /** Fisher-Yates on a copy (Docker shuffles too); the same random sequence gives the same order on both paths. */
+  private shuffle<T>(list: T[]): T[] {
+    const out = list.slice();
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      const t = out[i];
+      out[i] = out[j];
+      out[j] = t;
+    }
+    return out;
+  }
+
+  private bytesOf(rec: NameRecord): { v4: Buffer[]; v6: Buffer[] } {
+    let b = this.rdata.get(rec);
+    if (!b) {
+      b = {
+        v4: rec.v4.map((ip) => Buffer.from(ip.split('.').map(Number))),
+        v6: rec.v6.map((ip) => Buffer.from(canonicalIp(ip).replace(/:/g, ''), 'hex')),
+      };
+      this.rdata.set(rec, b);
+    }
+    return b;
+  }
+}
+
+/** Label bytes the fast path accepts: letters, digits, '-', '_' (anything else takes the general path). */
+const SAFE = new Uint8Array(256);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_') SAFE[c.charCodeAt(0)] = 1;
+
+/** Header + the question as sent + one record per address, names uncompressed (dns-packet's layout). */
+function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qtype: number, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt16BE(0, 0);
+  out.writeUInt16BE(responseFlags(0, true, RCODE.NOERROR) | FLAG.QR, 2);
+  out.writeUInt16BE(1, 4);
+  out.writeUInt16BE(list.length, 6);
+  out.writeUInt32BE(0, 8);
+  q.copy(out, 12, 12);
+  let o = q.length;
+  for (const rd of list) {
+    q.copy(out, o, 12, 12 + nameLen);
+    o += nameLen;
+    out.writeUInt16BE(qtype, o);
+    out.writeUInt16BE(1, o + 2);
+    out.writeUInt32BE(ttl, o + 4);
+    out.writeUInt16BE(rd.length, o + 8);
+    rd.copy(out, o + 10);
+    o += 10 + rd.length;
+  }
+  return out;
+}
+
+/** Copy (unless fresh) with the client's ID and RD bit. */
+function patch(resp: Buffer, q: Buffer, fresh = false): Buffer {
+  const out = fresh ? resp : Buffer.from(resp);
+  out[0] = q[0];
+  out[1] = q[1];
+  out[2] = (out[2] & 0xfe) | (q[2] & 1);
+  return out;
+}
+
+function nx(): Local {
+  return { rcode: RCODE.NXDOMAIN, answers: [], additionals: [], aa: true };
+}
+
+function refused(): Local {
+  return { rcode: RCODE.REFUSED, answers: [], additionals: [], aa: false };
+}

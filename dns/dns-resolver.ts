@@ -1,0 +1,101 @@
+/**
+ * The node's embedded resolver as one Component and EndpointSink: start() binds the listeners, apply(table)
+ * rebuilds the record table and swaps in a new Answerer whole (the picker pattern: the hot path never sees a
+ * half-built table), stop() closes everything. Upstreams come from the options or from the host's resolv.conf.
+ */
+import type { Component } from '../control/base/component';
+import type { Clock } from '../control/base/clock';
+import type { Logger } from '../control/base/log';
+import type { EndpointSink, EndpointTable } from '../mesh/endpoint-table';
+import { Records } from './records';
+import { Answerer } from './answer';
+import { Forwarder, Upstream } from './forwarder';
+import { DnsServer } from './server';
+import { readResolvConf } from './resolv-conf';
+import type { DnsCountersSnapshot } from './counters';
+
+export interface DnsResolverOptions {
+  /** An address every task namespace can reach (and the port, 53 in production; 0 in tests). */
+  address: string;
+  port: number;
+  clock: Clock;
+  logger: Logger;
+  /** Upstreams; when absent, the nameservers of resolvConfPath. */
+  upstreams?: Upstream[];
+  /** Default /etc/resolv.conf. */
+  resolvConfPath?: string;
+  /** Search domains stripped before lookup; when absent, the search line of resolv.conf. */
+  searchDomains?: string[];
+  vipTtl?: number;
+  taskTtl?: number;
+  forwardTimeoutMs?: number;
+  maxInFlight?: number;
+  cacheSize?: number;
+  /** Shuffle randomness (tests). */
+  random?: () => number;
+}
+
+export interface DnsResolverCounters extends DnsCountersSnapshot {
+  forwarder: Forwarder['stats'];
+  upstreams: ReturnType<Forwarder['upstreams']>;
+}
+
+const EMPTY: EndpointTable = { networks: {}, services: [] };
+
+export class DnsResolver implements Component, EndpointSink {
+  readonly name = 'dns';
+  private readonly forwarder: Forwarder;
+  private readonly server: DnsServer;
+  private readonly search: string[];
+
+  constructor(private readonly opts: DnsResolverOptions) {
+    const conf =
+      opts.upstreams && opts.searchDomains
+        ? { upstreams: opts.upstreams, search: opts.searchDomains }
+        : readResolvConf(opts.resolvConfPath, [opts.address]);
+    this.search = opts.searchDomains ?? conf.search;
+    const upstreams = opts.upstreams ?? conf.upstreams;
+    if (upstreams.length === 0) opts.logger.warn('dns: no upstream resolvers; names that are not ours get SERVFAIL');
+    this.forwarder = new Forwarder({
+      upstreams,
+      clock: opts.clock,
+      logger: opts.logger,
+      timeoutMs: opts.forwardTimeoutMs,
+      maxInFlight: opts.maxInFlight,
+      cacheSize: opts.cacheSize,
+    });
+    this.server = new DnsServer({ address: opts.address, port: opts.port, logger: opts.logger, answerer: this.answerer(EMPTY), forwarder: this.forwarder });
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    return this.server.port;
+  }
+
+  async start(): Promise<void> {
+    await this.server.listen();
+    this.opts.logger.info('dns resolver listening', { address: this.opts.address, port: this.server.port });
+  }
+
+  async stop(): Promise<void> {
+    this.forwarder.close();
+    await this.server.close();
+  }
+
+  apply(table: EndpointTable): void {
+    this.server.setAnswerer(this.answerer(table));
+  }
+
+  counters(): DnsResolverCounters {
+    return { ...this.server.counters.snapshot(), forwarder: { ...this.forwarder.stats }, upstreams: this.forwarder.upstreams() };
+  }
+
+  private answerer(table: EndpointTable): Answerer {
+    return new Answerer(Records.build(table), {
+      vipTtl: this.opts.vipTtl,
+      taskTtl: this.opts.taskTtl,
+      searchDomains: this.search,
+      random: this.opts.random,
+    });
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The listeners: one UDP socket and one TCP server on the same address and port. Each query goes to the fast
+ * path, then the general path, then (for names that are not ours) the forwarder; exactly one reply or none comes
+ * back per query. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
+ * a connection cap, an idle timeout, a bound on queries in flight per connection (the socket is paused beyond it)
+ * and on unsent output. Nothing a packet does may throw out of these handlers: every step is guarded, counted
+ * and dropped, and the server goes on.
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../control/base/log';
+import type { Answerer } from './answer';
+import type { Forwarder } from './forwarder';
+import { DnsCounters } from './counters';
+import { RCODE, RCODE_NAME, encodeResponse, fromUpstream, servfail } from './response';
+
+export interface DnsServerOptions {
+  address: string;
+  /** 0 picks a free port (the TCP listener then takes the same one). */
+  port: number;
+  logger: Logger;
+  answerer: Answerer;
+  forwarder: Forwarder;
+  /** A TCP connection with no traffic for this long is closed. Default 10 s. */
+  tcpIdleMs?: number;
+  maxTcpConnections?: number;
+  /** Queries one TCP connection may have unanswered before we stop reading from it. Default 32. */
+  maxTcpPending?: number;
+}
+
+const MAX_TCP_BACKLOG_BYTES = 1 << 20;
+
+export class DnsServer {
+  readonly counters = new DnsCounters();
+  private answerer: Answerer;
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private readonly conns = new Set<net.Socket>();
+  private boundPort = 0;
+
+  constructor(private readonly opts: DnsServerOptions) {
+    this.answerer = opts.answerer;
+  }
+
+  /** Swap in answers built from a new table; queries already in progress finish with the old one. */
+  setAnswerer(a: Answerer): void {
+    this.answerer = a;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async listen(): Promise<void> {
+    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4' });
+    udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo));
+    udp.on('error', (err) => this.opts.logger.warn('dns udp socket error', { err }));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(this.opts.port, this.opts.address, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    this.udp = udp;
+    this.boundPort = udp.address().port;
+    const tcp = net.createServer((s) => this.onConnection(s));
+    tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
+    tcp.on('error', (err) => this.opts.logger.warn('dns tcp server error', { err }));
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(this.boundPort, this.opts.address, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    this.tcp = tcp;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.conns) s.destroy();
+    await Promise.all([
+      new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),
+      new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r())),
+    ]);
+    this.udp = this.tcp = undefined;
+  }
+
+  private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (rinfo.port === 0) return; // nowhere to answer
+    this.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
+      if (resp && this.udp === sock) sock.send(resp, rinfo.port, rinfo.address, noop);
+    });
+  }
+
+  private onConnection(sock: net.Socket): void {
+    this.counters.tcpConnections++;
+    this.conns.add(sock);
+    sock.setNoDelay(true);
+    sock.setTimeout(this.opts.tcpIdleMs ?? 10_000, () => sock.destroy());
+    sock.on('error', noop);
+    sock.on('close', () => this.conns.delete(sock));
+    const source = plainAddress(sock.remoteAddress ?? '');
+    const maxPending = this.opts.maxTcpPending ?? 32;
+    let pending = 0;
+    let buf: Buffer | undefined;
+    const reply = (resp: Buffer | undefined): void => {
+      pending--;
+      if (sock.destroyed) return;
+      if (resp) {
+        const frame = Buffer.allocUnsafe(2 + resp.length);
+        frame.writeUInt16BE(resp.length, 0);
+        resp.copy(frame, 2);
+        sock.write(frame);
+        // A peer that sends queries but never reads answers is not allowed to grow our memory.
+        if (sock.writableLength > MAX_TCP_BACKLOG_BYTES) return void sock.destroy();
+      }
+      if (pending < maxPending && sock.isPaused()) sock.resume();
+    };
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+        while (buf.length >= 2) {
+          const len = buf.readUInt16BE(0);
+          if (len < 12) {
+            // Not even a header: there is nothing to answer and the framing can no longer be trusted.
+            this.counters.dropped++;
+            return void sock.destroy();
+          }
+          if (buf.length < 2 + len) break;
+          const q = Buffer.from(buf.subarray(2, 2 + len));
+          buf = buf.subarray(2 + len);
+          pending++;
+          if (pending >= maxPending) sock.pause();
+          this.handle(q, source, 65535, reply);
+        }
+        if (buf.length === 0) buf = undefined;
+      } catch (err) {
+        this.counters.errors++;
+        sock.destroy();
+      }
+    });
+  }
+
+  /** Calls reply exactly once: with the answer, or with undefined when the query is dropped. Never throws. */
+  private handle(q: Buffer, source: string, maxSize: number, reply: (resp: Buffer | undefined) => void): void {
+    const t0 = performance.now();
+    const c = this.counters;
+    const a = this.answerer;
+    try {
+      const fast = a.fast(q, source, maxSize);
+      if (fast) {
+        c.fastPath++;
+        c.count(q[q.length - 3] === 28 ? 'AAAA' : 'A', 'NOERROR');
+        c.observe(performance.now() - t0);
+        return reply(fast);
+      }
+      const r = a.general(q, source, maxSize);
+      if (r.kind === 'drop') {
+        c.dropped++;
+        return reply(undefined);
+      }
+      if (r.kind === 'answer') {
+        c.count(r.qtype, RCODE_NAME[r.rcode] ?? String(r.rcode));
+        if (r.rcode === RCODE.FORMERR) c.formErrors++;
+        if (r.truncated) c.truncated++;
+        c.observe(performance.now() - t0);
+        return reply(r.bytes);
+      }
+      c.forwarded++;
+      this.opts.forwarder.resolve(r.question).then(
+        (out) => {
+          try {
+            if (out.kind === 'answer' && out.cached) c.cacheHits++;
+            const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
+            const { bytes, truncated } = encodeResponse(r.query, r.question, local, r.limit, r.edns);
+            c.count(r.question.type, RCODE_NAME[local.rcode] ?? String(local.rcode));
+            if (truncated) c.truncated++;
+            c.observe(performance.now() - t0);
+            reply(bytes);
+          } catch {
+            c.errors++;
+            reply(undefined);
+          }
+        },
+        () => {
+          c.errors++;
+          reply(undefined);
+        },
+      );
+    } catch {
+      c.errors++;
+      reply(undefined);
+    }
+  }
+}
+
+function noop(): void {}
+
+/** "::ffff:10.0.1.5" → "10.0.1.5", so task addresses match however the socket reports them. */
+function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
