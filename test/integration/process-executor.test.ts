@@ -156,8 +156,13 @@ test('a task runs inside its own namespace, with its address on eth0 and its own
   assert.match(addr, new RegExp(`inet 10\\.213\\.${OCTET}\\.5/24`));
   const { stdout: route } = await exec(['ip', '-n', `shoal-${task.ID}`, 'route', 'show', 'default']);
   assert.match(route, new RegExp(`default via ${GATEWAY.replace(/\./g, '\\.')} dev eth0`));
-  const { stdout: host } = await exec(['nsenter', '-t', String(pid), '-u', 'hostname']);
-  assert.equal(host.trim(), 'web-1');
+  // The launch shell sets the hostname just after the process starts: look until it has (or 5 s pass).
+  let host = '';
+  for (let i = 0; i < 50 && host !== 'web-1'; i++) {
+    host = (await exec(['nsenter', '-t', String(pid), '-u', 'hostname'])).stdout.trim();
+    if (host !== 'web-1') await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(host, 'web-1');
   assert.notEqual((await exec(['hostname'])).stdout.trim(), 'web-1');
   // prepare and start again are no-ops on a running task.
   await c.prepare();
