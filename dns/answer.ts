@@ -104,6 +104,9 @@ export class Answerer {
     if (((q[2] >> 3) & 0xf) !== 0) return this.error(q, RCODE.NOTIMP, maxSize);
     const question = query.questions?.[0];
     if (!question || query.questions!.length !== 1) return this.error(q, RCODE.FORMERR, maxSize);
+    // dns-packet decodes labels to text; a name that would not encode back the same (a label with a dot or over
+    // 63 bytes once re-encoded) can be neither answered nor forwarded faithfully.
+    if (!encodable(question.name)) return this.error(q, RCODE.FORMERR, maxSize);
     const opts = (query.additionals ?? []).filter((a) => a.type === 'OPT') as dnsPacket.OptAnswer[];
     if (opts.length > 1) return this.error(q, RCODE.FORMERR, maxSize);
     const opt = opts[0];
@@ -255,6 +258,16 @@ function patch(resp: Buffer, q: Buffer, fresh = false): Buffer {
   out[1] = q[1];
   out[2] = (out[2] & 0xfe) | (q[2] & 1);
   return out;
+}
+
+function encodable(name: string): boolean {
+  if (name === '.') return true;
+  if (Buffer.byteLength(name) > 253) return false;
+  for (const label of name.split('.')) {
+    const n = Buffer.byteLength(label);
+    if (n === 0 || n > 63) return false;
+  }
+  return true;
 }
 
 function nx(): Local {

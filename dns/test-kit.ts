@@ -169,7 +169,12 @@ export class FakeUpstream {
   }
 
   private respond(m: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
-    const q = dnsPacket.decode(m);
+    let q: dnsPacket.DecodedPacket;
+    try {
+      q = dnsPacket.decode(m);
+    } catch {
+      return undefined;
+    }
     const base = { id: q.id, type: 'response' as const, questions: q.questions };
     switch (this.behaviour) {
       case 'silent':
