@@ -90,7 +90,7 @@ export class DnsServer {
   private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (rinfo.port === 0) return; // nowhere to answer
     this.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
-      if (resp && this.udp === sock) sock.send(resp, rinfo.port, rinfo.address, noop);
+      if (resp && this.udp === sock) sock.send(resp, rinfo.port, rinfo.address);
     });
   }
 
