@@ -29,6 +29,8 @@ export class SyncRunner {
   private pending?: SyncReason;
   private timer?: Timer;
   private stopped = false;
+  /** A run is due now (queued with setImmediate), not waiting on the clock. */
+  private due = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -53,9 +55,9 @@ export class SyncRunner {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
-  /** Resolves once nothing is running or waiting to run (only use with a timer that will fire: tests). */
+  /** Resolves once nothing is running or due now; a run waiting on the clock (retry, min interval) does not count. */
   async settled(): Promise<void> {
-    while (this.running || this.pending) {
+    while (this.running || this.due) {
       if (this.running) await this.idle();
       else await new Promise((r) => setImmediate(r));
     }
@@ -71,8 +73,12 @@ export class SyncRunner {
     this.timer?.cancel();
     if (delay === 0) {
       let cancelled = false;
-      this.timer = { cancel: () => (cancelled = true) };
-      setImmediate(() => !cancelled && void this.run());
+      this.due = true;
+      this.timer = { cancel: () => ((cancelled = true), (this.due = false)) };
+      setImmediate(() => {
+        this.due = false;
+        if (!cancelled) void this.run();
+      });
     } else this.timer = this.opts.clock.setTimeout(() => void this.run(), delay);
   }
 
