@@ -34,6 +34,8 @@ import { parseLogQuery, pipeTaskLogs } from './log-stream';
 import { engineInfo, engineVersion } from './engine-info';
 import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
+import { DnsResolver } from '../dns/dns-resolver';
+import { ensureDnsAddress, removeDnsAddress } from '../overlay/dns-address';
 
 export interface DaemonConfig {
   /** unix:///path or tcp://host:port for the control API. */
@@ -44,6 +46,10 @@ export interface DaemonConfig {
   executor: Executor;
   /** The node's network plumbing (bridges), released when a network goes away or the node leaves. */
   plumber?: NetworkPlumber;
+  /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
+  dnsAddress?: string;
+  /** Resolvers for names that are not the swarm's; the host's resolv.conf when absent. */
+  dnsUpstreams?: { host: string; port: number }[];
   /** host:port for the cluster (gRPC) API. */
   listenAddr: string;
   advertiseAddr?: string;
@@ -173,6 +179,7 @@ export class Daemon implements Component, Backend {
         await c.remove().catch(() => undefined);
       }),
     );
+    if (this.cfg.dnsAddress) await removeDnsAddress(this.cfg.dnsAddress).catch((e) => this.cfg.log.warn('removing the DNS address failed', { err: e }));
     for (const n of this.cfg.plumber ? networks : []) await this.cfg.plumber!.removeNetwork(n.ID).catch((e) => this.cfg.log.warn('removing a network bridge failed', { network: n.Name, err: e }));
     await this.store.close();
     for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(this.cfg.dataDir, f), { force: true });
@@ -225,8 +232,10 @@ export class Daemon implements Component, Backend {
       clock,
       log: log.child({ component: 'agent' }),
       hostname: this.cfg.hostname,
+      dnsAddress: this.cfg.dnsAddress,
     });
     const mesh = new UserspaceMesh(log.child({ component: 'mesh' }));
+    const dns = this.cfg.dnsAddress ? await this.startDns(this.cfg.dnsAddress) : undefined;
     const group = new ComponentGroup('swarm', [
       allocator,
       new Orchestrator({ store: this.store, clock, log: log.child({ component: 'orchestrator' }), nodeMatches: nodeMatchesService }),
@@ -236,7 +245,8 @@ export class Daemon implements Component, Backend {
       agent,
       ...(this.cfg.plumber ? [new LocalNetworks({ store: this.store, plumber: this.cfg.plumber, log: log.child({ component: 'networks' }) })] : []),
       mesh,
-      new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks: [mesh] }),
+      ...(dns ? [dns] : []),
+      new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks: dns ? [mesh, dns] : [mesh] }),
     ]);
     try {
       await group.start();
@@ -248,6 +258,18 @@ export class Daemon implements Component, Backend {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([agent.whenConnected(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
     clearTimeout(timer);
+  }
+
+  /** The resolver tasks use, on a node address of its own (see overlay/dns-address.ts). */
+  private async startDns(address: string): Promise<DnsResolver> {
+    await ensureDnsAddress(address);
+    return new DnsResolver({
+      address,
+      port: 53,
+      clock: this.cfg.clock,
+      logger: this.cfg.log.child({ component: 'dns' }),
+      upstreams: this.cfg.dnsUpstreams,
+    });
   }
 
   /** The manager's address names the port the cluster API really listens on (--listen-addr may say :0). */

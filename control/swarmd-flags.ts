@@ -12,6 +12,10 @@ export interface SwarmdFlags {
   advertiseAddr?: string;
   hostname?: string;
   logLevel: LogLevel;
+  /** The embedded DNS resolver's address ('' disables it). */
+  dnsAddr: string;
+  /** Upstream resolvers (host[:port]); the host's resolv.conf when none. */
+  dnsUpstreams: { host: string; port: number }[];
   help: boolean;
   version: boolean;
 }
@@ -29,6 +33,8 @@ Options:
       --advertise-addr string  address other nodes reach this node at
       --hostname string        node hostname (default: the machine's)
   -l, --log-level string       debug, info, warn or error (default "info")
+      --dns-addr string        address of the embedded DNS resolver tasks use (default "169.254.53.53"; "" disables)
+      --dns-upstream ip[:port] resolver for other names, repeatable (default: the host's /etc/resolv.conf)
   -v, --version                print the version and exit
   -h, --help                   print this help
 `;
@@ -40,6 +46,8 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
     listenAddr: '0.0.0.0:2377',
     logLevel: 'info',
+    dnsAddr: '169.254.53.53',
+    dnsUpstreams: [],
     help: false,
     version: false,
   };
@@ -88,6 +96,19 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
       case '-l':
         flags.logLevel = parseLogLevel(next());
         break;
+      case '--dns-addr': {
+        const v = next();
+        if (v !== '' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(v)) throw new Error(`invalid --dns-addr "${v}": use an IPv4 address, or "" to run no resolver`);
+        flags.dnsAddr = v;
+        break;
+      }
+      case '--dns-upstream': {
+        const v = next();
+        const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?$/.exec(v);
+        if (!m) throw new Error(`invalid --dns-upstream "${v}": use IP or IP:PORT, e.g. 192.0.2.53 or 127.0.0.1:5353`);
+        flags.dnsUpstreams.push({ host: m[1], port: m[2] ? Number(m[2]) : 53 });
+        break;
+      }
       case '--version':
       case '-v':
         flags.version = true;

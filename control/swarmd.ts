@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     nodeId,
     executor: await chooseExecutor(flags, nodeId, plumber, log),
     plumber,
+    dnsAddress: flags.dnsAddr || undefined,
+    dnsUpstreams: flags.dnsUpstreams.length ? flags.dnsUpstreams : undefined,
     listenAddr: flags.listenAddr,
     advertiseAddr: flags.advertiseAddr,
     hostname: flags.hostname,

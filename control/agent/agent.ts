@@ -25,6 +25,8 @@ export interface AgentOptions {
   hostname?: string;
   /** The address this node advertises. */
   advertiseAddr?: string;
+  /** The embedded resolver's address: tasks with networks use it unless their spec names nameservers. */
+  dnsAddress?: string;
 }
 
 export class Agent implements Component {
@@ -172,7 +174,10 @@ export class Agent implements Component {
     const f = this.facts!;
     let expanded: Task;
     try {
-      expanded = expandTask(task, { id: this.opts.nodeId, hostname: f.hostname, os: f.os, architecture: f.architecture });
+      expanded = withDefaultDns(
+        expandTask(task, { id: this.opts.nodeId, hostname: f.hostname, os: f.os, architecture: f.architecture }),
+        this.opts.dnsAddress,
+      );
     } catch (e) {
       this.enqueue(task.ID, { Timestamp: new Date().toISOString(), State: 'rejected', Message: 'preparing', Err: String((e as Error).message) });
       return;
@@ -225,4 +230,11 @@ export class Agent implements Component {
       this.flush();
     });
   }
+}
+
+/** A task on a network resolves service names through the node's resolver, unless its spec names nameservers. */
+function withDefaultDns(task: Task, dnsAddress: string | undefined): Task {
+  const c = task.Spec.ContainerSpec;
+  if (!dnsAddress || c.DNSConfig?.Nameservers?.length || !task.NetworksAttachments?.length) return task;
+  return { ...task, Spec: { ...task.Spec, ContainerSpec: { ...c, DNSConfig: { ...c.DNSConfig, Nameservers: [dnsAddress] } } } };
 }
