@@ -6,36 +6,29 @@
  */
 import type { Component } from '../base/component';
 import type { Clock } from '../base/clock';
-import { CoalescingRunner } from '../base/coalescing-runner';
 import type { Logger } from '../base/log';
 import type { Network, Service, Task } from '../api/types';
 import type { Store } from '../store/store';
+import { StoreReactor } from '../store/store-reactor';
 import { containerName } from '../agent/templates';
 import type { EndpointSink, EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
 
 export class EndpointPublisher implements Component {
   readonly name = 'endpoint-publisher';
-  private runner: CoalescingRunner;
-  private unwatch?: () => void;
+  private reactor: StoreReactor;
   private last = '';
 
   constructor(private readonly opts: { store: Store; clock: Clock; log: Logger; sinks: EndpointSink[] }) {
-    this.runner = new CoalescingRunner(() => this.publish(), {
-      clock: opts.clock,
-      onError: (e) => opts.log.error('publishing endpoints failed', { err: e }),
-    });
+    this.reactor = new StoreReactor({ ...opts, on: ['task', 'service', 'network'], job: () => this.publish(), what: 'publishing endpoints' });
   }
 
   async start(): Promise<void> {
-    this.unwatch = this.opts.store.watch((events) => {
-      if (events.some((e) => e.kind === 'task' || e.kind === 'service' || e.kind === 'network')) this.runner.kick();
-    });
     await this.publish();
+    this.reactor.start();
   }
 
   async stop(): Promise<void> {
-    this.unwatch?.();
-    await this.runner.stop();
+    await this.reactor.stop();
   }
 
   private async publish(): Promise<void> {

@@ -10,11 +10,11 @@
  */
 import type { Component } from '../../base/component';
 import type { Clock, Timer } from '../../base/clock';
-import { CoalescingRunner } from '../../base/coalescing-runner';
 import type { Logger } from '../../base/log';
 import { before, isTerminal, rank } from '../../api/task-state';
 import type { Node, Service, Task, TaskState } from '../../api/types';
 import { edit, type Store, type WriteTx } from '../../store/store';
+import { StoreReactor } from '../../store/store-reactor';
 import { newTask, slotKey } from './new-task';
 import { RestartHistory, restartDelayMs, shouldRestart } from './restart-policy';
 
@@ -31,37 +31,29 @@ export interface OrchestratorOptions {
 
 export class Orchestrator implements Component {
   readonly name = 'orchestrator';
-  private runner: CoalescingRunner;
-  private unwatch?: () => void;
+  private reactor: StoreReactor;
   private history = new RestartHistory();
   /** Successors held at READY: the time each may start. */
   private releaseAt = new Map<string, number>();
   private timers = new Map<string, Timer>();
 
   constructor(private readonly opts: OrchestratorOptions) {
-    this.runner = new CoalescingRunner(() => this.reconcile(), {
-      clock: opts.clock,
-      onError: (e) => opts.log.error('reconcile failed', { err: e }),
-    });
+    this.reactor = new StoreReactor({ ...opts, on: ['service', 'task', 'node', 'network'], job: () => this.reconcile(), what: 'reconcile' });
   }
 
   async start(): Promise<void> {
-    this.unwatch = this.opts.store.watch((events) => {
-      if (events.some((e) => e.kind !== 'cluster')) this.runner.kick();
-    });
-    this.runner.kick();
+    this.reactor.start();
   }
 
   async stop(): Promise<void> {
-    this.unwatch?.();
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
-    await this.runner.stop();
+    await this.reactor.stop();
   }
 
   /** Resolves once queued reconciles are done (tests). */
   settled(): Promise<void> {
-    return this.runner.idle();
+    return this.reactor.idle();
   }
 
   private async reconcile(): Promise<void> {
@@ -218,7 +210,7 @@ export class Orchestrator implements Component {
       taskId,
       this.opts.clock.setTimeout(() => {
         this.timers.delete(taskId);
-        this.runner.kick();
+        this.reactor.kick();
       }, Math.max(0, wakeAt - this.opts.clock.now())),
     );
   }

@@ -6,37 +6,29 @@
  */
 import type { Component } from '../../base/component';
 import type { Clock } from '../../base/clock';
-import { CoalescingRunner } from '../../base/coalescing-runner';
 import type { Logger } from '../../base/log';
 import { isTerminal, rank } from '../../api/task-state';
 import type { Task } from '../../api/types';
 import type { Store } from '../../store/store';
+import { StoreReactor } from '../../store/store-reactor';
 import { slotKey } from './new-task';
 
 export const DEFAULT_TASK_HISTORY_LIMIT = 5;
 
 export class TaskReaper implements Component {
   readonly name = 'task-reaper';
-  private runner: CoalescingRunner;
-  private unwatch?: () => void;
+  private reactor: StoreReactor;
 
   constructor(private readonly opts: { store: Store; clock: Clock; log: Logger }) {
-    this.runner = new CoalescingRunner(() => this.reap(), {
-      clock: opts.clock,
-      onError: (e) => opts.log.error('reap failed', { err: e }),
-    });
+    this.reactor = new StoreReactor({ ...opts, on: ['task', 'cluster', 'service'], job: () => this.reap(), what: 'reaping' });
   }
 
   async start(): Promise<void> {
-    this.unwatch = this.opts.store.watch((events) => {
-      if (events.some((e) => e.kind === 'task' || e.kind === 'cluster' || e.kind === 'service')) this.runner.kick();
-    });
-    this.runner.kick();
+    this.reactor.start();
   }
 
   async stop(): Promise<void> {
-    this.unwatch?.();
-    await this.runner.stop();
+    await this.reactor.stop();
   }
 
   private async reap(): Promise<void> {

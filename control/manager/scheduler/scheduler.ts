@@ -7,35 +7,27 @@
  */
 import type { Component } from '../../base/component';
 import type { Clock } from '../../base/clock';
-import { CoalescingRunner } from '../../base/coalescing-runner';
 import type { Logger } from '../../base/log';
 import { rank } from '../../api/task-state';
 import type { Task } from '../../api/types';
 import type { Store } from '../../store/store';
+import { StoreReactor } from '../../store/store-reactor';
 import { scheduleTasks } from './pipeline';
 
 export class Scheduler implements Component {
   readonly name = 'scheduler';
-  private runner: CoalescingRunner;
-  private unwatch?: () => void;
+  private reactor: StoreReactor;
 
   constructor(private readonly opts: { store: Store; clock: Clock; log: Logger }) {
-    this.runner = new CoalescingRunner(() => this.tick(), {
-      clock: opts.clock,
-      onError: (e) => opts.log.error('scheduling failed', { err: e }),
-    });
+    this.reactor = new StoreReactor({ ...opts, on: ['task', 'node', 'service'], job: () => this.tick(), what: 'scheduling' });
   }
 
   async start(): Promise<void> {
-    this.unwatch = this.opts.store.watch((events) => {
-      if (events.some((e) => e.kind === 'task' || e.kind === 'node' || e.kind === 'service')) this.runner.kick();
-    });
-    this.runner.kick();
+    this.reactor.start();
   }
 
   async stop(): Promise<void> {
-    this.unwatch?.();
-    await this.runner.stop();
+    await this.reactor.stop();
   }
 
   private async tick(): Promise<void> {
