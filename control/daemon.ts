@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, rmSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { ComponentGroup, type Component } from './base/component';
 import type { Clock } from './base/clock';
 import type { Logger } from './base/log';
@@ -34,6 +35,7 @@ import { parseLogQuery, pipeTaskLogs } from './log-stream';
 import { engineInfo, engineVersion } from './engine-info';
 import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
+import { IptablesMesh } from '../mesh/iptables/iptables-mesh';
 import { DnsResolver } from '../dns/dns-resolver';
 import { ensureDnsAddress, removeDnsAddress } from '../overlay/dns-address';
 
@@ -46,6 +48,8 @@ export interface DaemonConfig {
   executor: Executor;
   /** The node's network plumbing (bridges), released when a network goes away or the node leaves. */
   plumber?: NetworkPlumber;
+  /** Which routing-mesh backend serves published ports: userspace proxies (default) or iptables rules. */
+  mesh?: 'userspace' | 'iptables';
   /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
   dnsAddress?: string;
   /** Resolvers for names that are not the swarm's; the host's resolv.conf when absent. */
@@ -234,7 +238,10 @@ export class Daemon implements Component, Backend {
       hostname: this.cfg.hostname,
       dnsAddress: this.cfg.dnsAddress,
     });
-    const mesh = new UserspaceMesh(log.child({ component: 'mesh' }));
+    const mesh =
+      this.cfg.mesh === 'iptables'
+        ? new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log.child({ component: 'mesh' }), clock })
+        : new UserspaceMesh(log.child({ component: 'mesh' }));
     const dns = this.cfg.dnsAddress ? await this.startDns(this.cfg.dnsAddress) : undefined;
     const group = new ComponentGroup('swarm', [
       allocator,
@@ -308,6 +315,14 @@ export class Daemon implements Component, Backend {
     });
     this.http = server;
   }
+}
+
+/** This node's IPv4 addresses (published ports bound to a host IP must name one of them). */
+function nodeAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === 'IPv4')
+    .map((a) => a!.address);
 }
 
 function hostOf(addr: string): string {

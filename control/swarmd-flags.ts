@@ -12,6 +12,8 @@ export interface SwarmdFlags {
   advertiseAddr?: string;
   hostname?: string;
   logLevel: LogLevel;
+  /** The routing-mesh backend. */
+  mesh: 'userspace' | 'iptables';
   /** The embedded DNS resolver's address ('' disables it). */
   dnsAddr: string;
   /** Upstream resolvers (host[:port]); the host's resolv.conf when none. */
@@ -33,6 +35,7 @@ Options:
       --advertise-addr string  address other nodes reach this node at
       --hostname string        node hostname (default: the machine's)
   -l, --log-level string       debug, info, warn or error (default "info")
+      --mesh string            routing mesh: userspace proxies or iptables rules (default "userspace")
       --dns-addr string        address of the embedded DNS resolver tasks use (default "169.254.53.53"; "" disables)
       --dns-upstream ip[:port] resolver for other names, repeatable (default: the host's /etc/resolv.conf)
   -v, --version                print the version and exit
@@ -46,6 +49,7 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
     listenAddr: '0.0.0.0:2377',
     logLevel: 'info',
+    mesh: 'userspace',
     dnsAddr: '169.254.53.53',
     dnsUpstreams: [],
     help: false,
@@ -96,6 +100,12 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
       case '-l':
         flags.logLevel = parseLogLevel(next());
         break;
+      case '--mesh': {
+        const v = next();
+        if (v !== 'userspace' && v !== 'iptables') throw new Error(`invalid --mesh "${v}": use userspace or iptables`);
+        flags.mesh = v;
+        break;
+      }
       case '--dns-addr': {
         const v = next();
         if (v !== '' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(v)) throw new Error(`invalid --dns-addr "${v}": use an IPv4 address, or "" to run no resolver`);

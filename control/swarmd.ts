@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     nodeId,
     executor: await chooseExecutor(flags, nodeId, plumber, log),
     plumber,
+    mesh: flags.mesh,
     dnsAddress: flags.dnsAddr || undefined,
     dnsUpstreams: flags.dnsUpstreams.length ? flags.dnsUpstreams : undefined,
     listenAddr: flags.listenAddr,

@@ -31,7 +31,8 @@ export class SwarmdProcess {
   /** executor defaults to 'process'; with 'docker', dockerHost names the engine (swarmd's --docker-host). */
   constructor(
     readonly extraArgs: string[] = [],
-    readonly opts: { executor?: 'process' | 'docker'; dockerHost?: string } = {},
+    /** netns: run swarmd inside this network namespace (ip netns exec execs, so the pid stays swarmd's). */
+    readonly opts: { executor?: 'process' | 'docker'; dockerHost?: string; netns?: string } = {},
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'shoal-it-'));
     this.socket = join(this.dir, 'swarmd.sock');
@@ -39,11 +40,9 @@ export class SwarmdProcess {
   }
 
   async start(): Promise<void> {
-    this.child = spawn(
-      process.execPath,
-      [SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const argv = [process.execPath, SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs];
+    if (this.opts.netns) argv.unshift('ip', 'netns', 'exec', this.opts.netns);
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));
     const deadline = Date.now() + 15_000;
