@@ -5,7 +5,7 @@
  * failing test leaves no processes, namespaces or files behind.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -26,7 +26,11 @@ export class SwarmdProcess {
   readonly socket: string;
   readonly host: string;
   private child?: ChildProcess;
-  private output = '';
+  /**
+   * swarmd writes its logs to a file, not a pipe: Node writes to pipes synchronously, so a pipe the test does not
+   * drain (it runs swarmctl with spawnSync) would fill up and stall swarmd.
+   */
+  private readonly logFile: string;
 
   /** executor defaults to 'process'; with 'docker', dockerHost names the engine (swarmd's --docker-host). */
   constructor(
@@ -37,14 +41,18 @@ export class SwarmdProcess {
     this.dir = mkdtempSync(join(tmpdir(), 'shoal-it-'));
     this.socket = join(this.dir, 'swarmd.sock');
     this.host = `unix://${this.socket}`;
+    this.logFile = join(this.dir, 'swarmd.log');
   }
 
   async start(): Promise<void> {
     const argv = [process.execPath, SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs];
     if (this.opts.netns) argv.unshift('ip', 'netns', 'exec', this.opts.netns);
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (d) => (this.output += d));
-    this.child.stderr!.on('data', (d) => (this.output += d));
+    const log = openSync(this.logFile, 'a');
+    try {
+      this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', log, log] });
+    } finally {
+      closeSync(log);
+    }
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`swarmd exited (${this.child.exitCode}):\n${this.logs()}`);
@@ -55,7 +63,8 @@ export class SwarmdProcess {
   }
 
   logs(lines = 60): string {
-    return this.output.split('\n').slice(-lines).join('\n');
+    const text = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+    return text.split('\n').slice(-lines).join('\n');
   }
 
   async ping(): Promise<boolean> {
