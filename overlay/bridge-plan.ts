@@ -4,6 +4,7 @@
  * plan. Names are derived from IDs (never stored), so a restarted swarmd finds what the previous one made, and
  * they fit Linux's 15-character interface-name limit (IFNAMSIZ - 1).
  */
+import { createHash } from 'node:crypto';
 import type { LocalNetwork, TaskInterface } from './network-plumber';
 
 /** One command of a plan. `exists` marks a command whose "File exists" answer means "already done". */
@@ -61,12 +62,23 @@ export function prefixLength(subnet: string): number {
 /** Creates the bridge (unless it is known to exist), gives it the gateway address, brings it up. */
 export function ensureNetworkPlan(net: LocalNetwork, bridgeExists = false): PlannedCommand[] {
   const br = bridgeName(net.id);
-  const create: PlannedCommand[] = bridgeExists ? [] : [{ argv: ['ip', 'link', 'add', br, 'type', 'bridge'], exists: true }];
+  // A fixed MAC: a bridge without one takes the lowest MAC of its ports, so adding a task's veth could change the
+  // gateway's MAC under every task's ARP cache and cut them off from it (the node, DNS, the mesh) for seconds.
+  const create: PlannedCommand[] = bridgeExists
+    ? []
+    : [{ argv: ['ip', 'link', 'add', br, 'address', bridgeMac(net.id), 'type', 'bridge'], exists: true }];
   return [
     ...create,
     { argv: ['ip', 'addr', 'add', `${net.gateway}/${prefixLength(net.subnet)}`, 'dev', br], exists: true },
     { argv: ['ip', 'link', 'set', br, 'up'] },
   ];
+}
+
+/** A stable, locally administered unicast MAC for a network's bridge, derived from the network ID. */
+export function bridgeMac(networkId: string): string {
+  const h = createHash('sha256').update(networkId).digest();
+  const bytes = [0x02, h[0], h[1], h[2], h[3], h[4]];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 export function removeNetworkPlan(networkId: string): PlannedCommand[] {

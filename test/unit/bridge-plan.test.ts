@@ -6,6 +6,7 @@ import {
   bridgeName,
   detachPlan,
   ensureNetworkPlan,
+  bridgeMac,
   hostVethName,
   parseNetnsPath,
   removeNetworkPlan,
@@ -27,9 +28,13 @@ test('names are deterministic and fit in 15 characters', () => {
   assert.equal(bridgeName('ab/c d:e'), 'shlabcde');
 });
 
-test('ensureNetwork creates the bridge, addresses it with the gateway, brings it up', () => {
+test('ensureNetwork creates the bridge with a fixed MAC, addresses it with the gateway, brings it up', () => {
+  const mac = bridgeMac(NET.id);
+  assert.match(mac, /^02(:[0-9a-f]{2}){5}$/, 'locally administered unicast');
+  assert.equal(bridgeMac(NET.id), mac, 'the same network always gets the same MAC');
+  assert.notEqual(bridgeMac(NET.id + 'x'), mac);
   assert.deepEqual(ensureNetworkPlan(NET), [
-    { argv: ['ip', 'link', 'add', 'shlk3n8x1q0z9w4', 'type', 'bridge'], exists: true },
+    { argv: ['ip', 'link', 'add', 'shlk3n8x1q0z9w4', 'address', mac, 'type', 'bridge'], exists: true },
     { argv: ['ip', 'addr', 'add', '10.0.1.1/24', 'dev', 'shlk3n8x1q0z9w4'], exists: true },
     { argv: ['ip', 'link', 'set', 'shlk3n8x1q0z9w4', 'up'] },
   ]);
