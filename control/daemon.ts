@@ -37,6 +37,8 @@ import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
 import { IptablesMesh } from '../mesh/iptables/iptables-mesh';
 import { DnsResolver } from '../dns/dns-resolver';
+import { nodeMetrics } from './metrics/node-metrics';
+import { MetricsServer } from './metrics/metrics-server';
 import { ensureDnsAddress, removeDnsAddress } from '../overlay/dns-address';
 
 export interface DaemonConfig {
@@ -50,6 +52,8 @@ export interface DaemonConfig {
   plumber?: NetworkPlumber;
   /** Which routing-mesh backend serves published ports: userspace proxies (default) or iptables rules. */
   mesh?: 'userspace' | 'iptables';
+  /** Where Prometheus scrapes /metrics and /healthz; none when absent. */
+  metrics?: { host: string; port: number };
   /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
   dnsAddress?: string;
   /** Resolvers for names that are not the swarm's; the host's resolv.conf when absent. */
@@ -66,7 +70,16 @@ export class Daemon implements Component, Backend {
   readonly name = 'swarmd';
   private store!: MemoryStore;
   private http?: Server;
-  private swarm?: { group: ComponentGroup; grpc: grpc.Server; agent: Agent; api: ControlApi; nodeId: string };
+  private swarm?: {
+    group: ComponentGroup;
+    grpc: grpc.Server;
+    agent: Agent;
+    api: ControlApi;
+    nodeId: string;
+    mesh: UserspaceMesh | IptablesMesh;
+    dns?: DnsResolver;
+  };
+  private metrics?: MetricsServer;
 
   constructor(private readonly cfg: DaemonConfig) {}
 
@@ -76,10 +89,12 @@ export class Daemon implements Component, Backend {
     const cluster = this.store.view((tx) => tx.list('cluster')[0]);
     if (cluster) await this.startSwarm(this.cfg.nodeId);
     await this.listen();
+    if (this.cfg.metrics) await this.startMetrics(this.cfg.metrics);
     this.cfg.log.info('swarmd started', { host: this.cfg.host, dataDir: this.cfg.dataDir, executor: this.cfg.executor.kind, swarm: this.active() });
   }
 
   async stop(): Promise<void> {
+    await this.metrics?.stop();
     await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
     this.http?.closeAllConnections?.();
     await this.stopSwarm();
@@ -261,10 +276,30 @@ export class Daemon implements Component, Backend {
       server.forceShutdown();
       throw e;
     }
-    this.swarm = { group, grpc: server, agent, api: new ControlApi(this.store, allocator, clock), nodeId };
+    this.swarm = { group, grpc: server, agent, api: new ControlApi(this.store, allocator, clock), nodeId, mesh, dns };
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([agent.whenConnected(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
     clearTimeout(timer);
+  }
+
+  private async startMetrics(at: { host: string; port: number }): Promise<void> {
+    const registry = nodeMetrics({
+      store: () => (this.swarm ? this.store : undefined),
+      mesh: () => (this.swarm?.mesh instanceof UserspaceMesh ? this.swarm.mesh.counters() : undefined),
+      dns: () => this.swarm?.dns?.counters(),
+    });
+    this.metrics = new MetricsServer({ ...at, registry, health: () => this.healthProblem(), log: this.cfg.log.child({ component: 'metrics' }) });
+    await this.metrics.start();
+  }
+
+  /** Why this node is not healthy, or undefined when it is (GET /healthz). */
+  private healthProblem(): string | undefined {
+    if (!this.http?.listening) return 'the control socket is not listening';
+    if (!this.swarm) return undefined;
+    const node = this.store.view((tx) => tx.get('node', this.swarm!.nodeId));
+    if (!node) return 'this node is not in the store';
+    if (node.Status.State !== 'ready') return `this node is ${node.Status.State}${node.Status.Message ? `: ${node.Status.Message}` : ''}`;
+    return undefined;
   }
 
   /** The resolver tasks use, on a node address of its own (see overlay/dns-address.ts). */

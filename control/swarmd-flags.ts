@@ -12,6 +12,8 @@ export interface SwarmdFlags {
   advertiseAddr?: string;
   hostname?: string;
   logLevel: LogLevel;
+  /** host:port for /metrics and /healthz, or undefined when disabled. */
+  metricsAddr?: { host: string; port: number };
   /** The routing-mesh backend. */
   mesh: 'userspace' | 'iptables';
   /** The embedded DNS resolver's address ('' disables it). */
@@ -35,6 +37,7 @@ Options:
       --advertise-addr string  address other nodes reach this node at
       --hostname string        node hostname (default: the machine's)
   -l, --log-level string       debug, info, warn or error (default "info")
+      --metrics-addr string    Prometheus /metrics and /healthz (default "0.0.0.0:9323"; "" disables)
       --mesh string            routing mesh: userspace proxies or iptables rules (default "userspace")
       --dns-addr string        address of the embedded DNS resolver tasks use (default "169.254.53.53"; "" disables)
       --dns-upstream ip[:port] resolver for other names, repeatable (default: the host's /etc/resolv.conf)
@@ -49,6 +52,7 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
     listenAddr: '0.0.0.0:2377',
     logLevel: 'info',
+    metricsAddr: { host: '0.0.0.0', port: 9323 },
     mesh: 'userspace',
     dnsAddr: '169.254.53.53',
     dnsUpstreams: [],
@@ -100,6 +104,17 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
       case '-l':
         flags.logLevel = parseLogLevel(next());
         break;
+      case '--metrics-addr': {
+        const v = next();
+        if (v === '') {
+          flags.metricsAddr = undefined;
+          break;
+        }
+        const m = /^(.*):(\d+)$/.exec(v);
+        if (!m || Number(m[2]) > 65535) throw new Error(`invalid --metrics-addr "${v}": use HOST:PORT (e.g. 0.0.0.0:9323), or "" to serve no metrics`);
+        flags.metricsAddr = { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+        break;
+      }
       case '--mesh': {
         const v = next();
         if (v !== 'userspace' && v !== 'iptables') throw new Error(`invalid --mesh "${v}": use userspace or iptables`);

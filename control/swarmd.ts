@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     executor: await chooseExecutor(flags, nodeId, plumber, log),
     plumber,
     mesh: flags.mesh,
+    metrics: flags.metricsAddr,
     dnsAddress: flags.dnsAddr || undefined,
     dnsUpstreams: flags.dnsUpstreams.length ? flags.dnsUpstreams : undefined,
     listenAddr: flags.listenAddr,

@@ -45,7 +45,7 @@ export class SwarmdProcess {
   }
 
   async start(): Promise<void> {
-    const argv = [process.execPath, SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...this.extraArgs];
+    const argv = [process.execPath, SWARMD, '--host', this.host, '--data-dir', join(this.dir, 'data'), '--executor', this.opts.executor ?? 'process', ...(this.opts.dockerHost ? ['--docker-host', this.opts.dockerHost] : []), '--listen-addr', '127.0.0.1:0', '--log-level', 'debug', ...(this.extraArgs.includes('--metrics-addr') ? [] : ['--metrics-addr', '']), ...this.extraArgs];
     if (this.opts.netns) argv.unshift('ip', 'netns', 'exec', this.opts.netns);
     const log = openSync(this.logFile, 'a');
     try {

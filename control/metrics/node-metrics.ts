@@ -1,0 +1,146 @@
+/**
+ * The node's Prometheus metrics, read at scrape time from what the node already keeps (the store for the
+ * control plane, the mesh's and the DNS resolver's own counters), so nothing is polled between scrapes. Names follow
+ * Prometheus conventions: `shoal_` prefix, base units, `_total` for counters, bounded labels (service name and ID
+ * yes, task ID never).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store';
+import type { ProxyCounters } from '../../mesh/userspace/tcp-proxy';
+import type { DnsResolverCounters } from '../../dns/dns-resolver';
+
+export interface MetricSources {
+  /** The store, when this node is a manager in a swarm. */
+  store(): Store | undefined;
+  /** Userspace mesh counters by "host/proto/port", when that mesh runs. */
+  mesh(): Map<string, { serviceName: string; counters: ProxyCounters }> | undefined;
+  /** The DNS resolver's counters, when it runs. */
+  dns(): DnsResolverCounters | undefined;
+}
+
+/** A counter whose value lives elsewhere: set from the source at scrape time. */
+function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: (set: (labels: Record<L, string>, v: number) => void) => void): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      read((labels, v) => this.inc(labels as never, v));
+    },
+  });
+}
+
+export function nodeMetrics(src: MetricSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'shoal_process_' });
+
+  new Gauge({
+    name: 'shoal_service_tasks_desired',
+    help: 'Tasks each service should run (replicas, or eligible nodes for global services).',
+    labelNames: ['service_name', 'service_id'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const store = src.store();
+      if (!store) return;
+      store.view((tx) => {
+        for (const s of tx.list('service')) {
+          const desired = s.Spec.Mode.Global
+            ? tx.tasksByService(s.ID).filter((t) => t.DesiredState === 'running').length
+            : (s.Spec.Mode.Replicated?.Replicas ?? 1);
+          this.set({ service_name: s.Spec.Name, service_id: s.ID }, desired);
+        }
+      });
+    },
+  });
+  new Gauge({
+    name: 'shoal_service_tasks_running',
+    help: 'Tasks of each service that are running and meant to run.',
+    labelNames: ['service_name', 'service_id'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      src.store()?.view((tx) => {
+        for (const s of tx.list('service')) {
+          const running = tx.tasksByService(s.ID).filter((t) => t.Status.State === 'running' && t.DesiredState === 'running').length;
+          this.set({ service_name: s.Spec.Name, service_id: s.ID }, running);
+        }
+      });
+    },
+  });
+  new Gauge({
+    name: 'shoal_tasks',
+    help: 'Tasks in the store by state.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      src.store()?.view((tx) => {
+        const byState = new Map<string, number>();
+        for (const t of tx.list('task')) byState.set(t.Status.State, (byState.get(t.Status.State) ?? 0) + 1);
+        for (const [state, n] of byState) this.set({ state }, n);
+      });
+    },
+  });
+  new Gauge({
+    name: 'shoal_tasks_pending_unschedulable',
+    help: 'Pending tasks the scheduler could place nowhere (their reason is in the task status).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      src.store()?.view((tx) => this.set(tx.list('task').filter((t) => t.Status.State === 'pending' && t.Status.Err).length));
+    },
+  });
+  new Gauge({
+    name: 'shoal_nodes',
+    help: 'Nodes by state, availability and role.',
+    labelNames: ['state', 'availability', 'role'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      src.store()?.view((tx) => {
+        for (const n of tx.list('node')) this.inc({ state: n.Status.State, availability: n.Spec.Availability, role: n.Spec.Role });
+      });
+    },
+  });
+
+  const meshRows = (each: (labels: { service_name: string; port: string; protocol: string }, c: ProxyCounters) => void) => {
+    for (const [key, { serviceName, counters }] of src.mesh() ?? []) {
+      const [, protocol, port] = key.split('/');
+      each({ service_name: serviceName, port, protocol }, counters);
+    }
+  };
+  const meshLabels: ('service_name' | 'port' | 'protocol')[] = ['service_name', 'port', 'protocol'];
+  mirrored(registry, 'shoal_mesh_connections_total', 'Connections accepted on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.connectionsTotal)));
+  mirrored(registry, 'shoal_mesh_backend_errors_total', 'Backends that refused or did not answer a connection.', meshLabels, (set) => meshRows((l, c) => set(l, c.backendErrors)));
+  mirrored(registry, 'shoal_mesh_received_bytes_total', 'Bytes received from clients on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesIn)));
+  mirrored(registry, 'shoal_mesh_sent_bytes_total', 'Bytes sent to clients on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesOut)));
+  new Gauge({
+    name: 'shoal_mesh_connections_active',
+    help: 'Connections open now on published ports.',
+    labelNames: meshLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      meshRows((l, c) => this.set(l, c.connectionsActive));
+    },
+  });
+
+  mirrored(registry, 'shoal_dns_queries_total', 'DNS queries by type.', ['type'], (set) => {
+    for (const [type, n] of Object.entries(src.dns()?.queries ?? {})) set({ type }, n);
+  });
+  mirrored(registry, 'shoal_dns_responses_total', 'DNS responses by response code.', ['rcode'], (set) => {
+    for (const [rcode, n] of Object.entries(src.dns()?.answers ?? {})) set({ rcode }, n);
+  });
+  mirrored(registry, 'shoal_dns_forwarded_total', 'DNS queries forwarded to upstream resolvers.', [], (set) => {
+    const d = src.dns();
+    if (d) set({}, d.forwarded);
+  });
+  mirrored(registry, 'shoal_dns_cache_hits_total', 'Forwarded names answered from the cache.', [], (set) => {
+    const d = src.dns();
+    if (d) set({}, d.cacheHits);
+  });
+  return registry;
+}
