@@ -22,6 +22,7 @@ import { ApiClient, filters, stateCounts, type TaskSummary } from './support/api
 import { DOCKER_HOST, DOCKER_SOCKET, docker, inParallel, removeContainersByLabel } from './support/docker-cli';
 import { SwarmdChild } from './support/swarmd-child';
 import { printTable, ratio, secs, sleep, until } from './support/table';
+import { runBench } from './support/run-bench';
 
 const REPLICAS = 30;
 const IMAGE = 'shoal-busybox:1';
@@ -201,27 +202,7 @@ async function main(): Promise<void> {
   );
 }
 
-async function cleanupAll(): Promise<void> {
-  for (const c of cleanups.splice(0).reverse()) await c().catch((e) => process.stderr.write(`cleanup: ${(e as Error).message}\n`));
+runBench('convergence bench', main, cleanups, async () => {
   await removeContainersByLabel(FLOOR_LABEL).catch(() => undefined);
   await engine.close().catch(() => undefined);
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-main()
-  .catch((e) => {
-    process.stderr.write(`convergence bench: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (!interrupted) return cleanupAll();
-  });
+});

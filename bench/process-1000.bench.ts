@@ -25,6 +25,7 @@ import { alive, machineCpuSeconds, memAvailableBytes, netnsWithPrefix, privateBy
 import { SwarmdChild } from './support/swarmd-child';
 import { inParallel } from './support/docker-cli';
 import { printTable, ratio, secs, until } from './support/table';
+import { runBench } from './support/run-bench';
 
 const GOAL_MS = 10_000;
 const TIMEOUT_MS = 300_000;
@@ -231,25 +232,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\ngoal: all ${replicas.toLocaleString('en-US')} RUNNING within ${GOAL_MS / 1000} s — ${sh.upMs <= GOAL_MS ? 'met' : 'NOT met'} (${secs(sh.upMs)} s)\n`);
 }
 
-async function cleanupAll(): Promise<void> {
-  for (const c of cleanups.splice(0).reverse()) await c().catch((e) => process.stderr.write(`cleanup: ${(e as Error).message}\n`));
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-main()
-  .catch((e) => {
-    process.stderr.write(`process-1000 bench: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (!interrupted) return cleanupAll();
-  });
+runBench('process-1000 bench', main, cleanups);

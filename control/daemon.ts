@@ -13,8 +13,8 @@ import { ComponentGroup, type Component } from './base/component';
 import type { Clock } from './base/clock';
 import type { Logger } from './base/log';
 import { invalidArgument, ShoalError, errorMessage } from './base/errors';
-import type { Node, Task } from './api/types';
-import type { Executor } from './agent/executor';
+import type { Node } from './api/types';
+import { taskRef, type Executor } from './agent/executor';
 import type { NetworkPlumber } from '../overlay/network-plumber';
 import { Agent } from './agent/agent';
 import { LocalNetworks } from './agent/local-networks';
@@ -193,7 +193,7 @@ export class Daemon implements Component, Backend {
     const grace = new Map(this.store.view((tx) => tx.list('task')).map((t) => [t.ID, (t.Spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6]));
     await Promise.all(
       (await this.cfg.executor.listTaskIds()).map(async (id) => {
-        const c = this.cfg.executor.controller({ ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task);
+        const c = this.cfg.executor.controller(taskRef(id));
         await c.shutdown(grace.get(id) ?? 10_000).catch(() => undefined);
         await c.remove().catch(() => undefined);
       }),

@@ -10,7 +10,7 @@ import type { Clock, Timer } from '../base/clock';
 import type { Logger } from '../base/log';
 import type { NodeDescription, Task, TaskStatus } from '../api/types';
 import { DispatcherClientCtor, type AssignmentsMessage, type DispatcherClient, type TaskStatusUpdate } from '../manager/dispatcher/protocol';
-import type { Executor, NodeFacts } from './executor';
+import { taskRef, type Executor, type NodeFacts } from './executor';
 import { expandTask } from './templates';
 import { TaskRunner } from './task-runner';
 
@@ -201,8 +201,7 @@ export class Agent implements Component {
     for (const id of held) {
       if (known.has(id) || this.runners.has(id)) continue;
       this.opts.log.info('removing a task the manager no longer knows', { task: id });
-      const stub = { ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task;
-      const c = this.opts.executor.controller(stub);
+      const c = this.opts.executor.controller(taskRef(id));
       await c.shutdown(10_000).catch(() => undefined);
       await c.remove().catch(() => undefined);
     }

@@ -71,3 +71,11 @@ export interface Executor {
   /** Releases executor-wide resources (connections, watchers). Does not stop tasks. */
   close(): Promise<void>;
 }
+
+/**
+ * A reference to a task by ID alone, for a controller over a task the manager no longer describes (strays after
+ * a restart, everything on `swarm leave`): executors find such tasks by ID (container label, task directory).
+ */
+export function taskRef(id: string): Task {
+  return { ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task;
+}

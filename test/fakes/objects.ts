@@ -133,3 +133,19 @@ export function fakeTask(service: Service, o: FakeTaskOptions = {}): Task {
 export function fakePendingTasks(service: Service, n: number): Task[] {
   return Array.from({ length: n }, (_, i) => fakeTask(service, { slot: i + 1 }));
 }
+
+/** An assigned task that runs `container` directly (executor tests): no service, no slot, no networks. */
+export function fakeAssignedTask(id: string, container: Task['Spec']['ContainerSpec'], attachments: Task['NetworksAttachments'] = []): Task {
+  return {
+    ID: id,
+    Version: { Index: 1 },
+    CreatedAt: '',
+    UpdatedAt: '',
+    Labels: {},
+    Spec: { ContainerSpec: container },
+    ServiceID: 'svc',
+    Status: { Timestamp: '', State: 'assigned', Message: '' },
+    DesiredState: 'running',
+    NetworksAttachments: attachments,
+  };
+}

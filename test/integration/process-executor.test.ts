@@ -16,6 +16,7 @@ import type { Controller, LogLine } from '../../control/agent/executor';
 import { ProcessExecutor } from '../../control/agent/process-executor';
 import { BridgePlumber } from '../../overlay/bridge-plumber';
 import { bridgeName, hostVethName } from '../../overlay/bridge-plan';
+import { fakeAssignedTask } from '../fakes/objects';
 
 const TOOLS: Record<string, string> = {
   ip: 'iproute2',
@@ -61,18 +62,11 @@ let taskSeq = 0;
 function makeTask(cmd: string[] | undefined, opts: { address?: string; extra?: Partial<Task['Spec']['ContainerSpec']> } = {}): Task {
   const id = `t${RUN}${String(++taskSeq).padStart(2, '0')}zzzzzzzzzzzzzzzz`;
   taskIds.push(id);
-  return {
-    ID: id,
-    Version: { Index: 1 },
-    CreatedAt: '',
-    UpdatedAt: '',
-    Labels: {},
-    Spec: { ContainerSpec: { Image: 'busybox:latest', Command: cmd, ...opts.extra } },
-    ServiceID: 'svc',
-    Status: { Timestamp: '', State: 'assigned', Message: '' },
-    DesiredState: 'running',
-    NetworksAttachments: opts.address ? [{ Network: network, Addresses: [opts.address] }] : [],
-  };
+  return fakeAssignedTask(
+    id,
+    { Image: 'busybox:latest', Command: cmd, ...opts.extra },
+    opts.address ? [{ Network: network, Addresses: [opts.address] }] : [],
+  );
 }
 
 async function run(task: Task, ex: ProcessExecutor = executor): Promise<Controller> {

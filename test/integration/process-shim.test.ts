@@ -16,6 +16,8 @@ import type { Controller, LogLine } from '../../control/agent/executor';
 import { ProcessExecutor } from '../../control/agent/process-executor';
 import { isAlive } from '../../control/agent/process-task-files';
 import { BridgePlumber } from '../../overlay/bridge-plumber';
+import { fakeAssignedTask } from '../fakes/objects';
+import { taskRef } from '../../control/agent/executor';
 
 const RUN = Math.random().toString(36).slice(2, 8).padEnd(6, '0');
 let dataDir = '';
@@ -29,23 +31,10 @@ let problems: string[] = [];
 function makeTask(cmd: string[]): Task {
   const id = `s${RUN}${String(++seq).padStart(3, '0')}yyyyyyyyyyyyyyyy`;
   taskIds.push(id);
-  return {
-    ID: id,
-    Version: { Index: 1 },
-    CreatedAt: '',
-    UpdatedAt: '',
-    Labels: {},
-    Spec: { ContainerSpec: { Image: 'busybox:latest', Command: cmd } },
-    ServiceID: 'svc',
-    Status: { Timestamp: '', State: 'assigned', Message: '' },
-    DesiredState: 'running',
-    NetworksAttachments: [],
-  };
+  return fakeAssignedTask(id, { Image: 'busybox:latest', Command: cmd });
 }
 
-function stub(id: string): Task {
-  return { ID: id, Spec: { ContainerSpec: { Image: '' } } } as unknown as Task;
-}
+const stub = taskRef;
 
 function state(id: string): { pid: number; startTime: string; supervisorPid: number; supervisorStartTime: string } {
   return JSON.parse(readFileSync(join(dataDir, 'tasks', id, 'state.json'), 'utf8'));
