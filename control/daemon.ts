@@ -36,6 +36,8 @@ import { engineInfo, engineVersion } from './engine-info';
 import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
 import { IptablesMesh } from '../mesh/iptables/iptables-mesh';
+import { probeIptables } from '../mesh/iptables/probe';
+import { VipAddresses } from '../overlay/vip-addresses';
 import { DnsResolver } from '../dns/dns-resolver';
 import { nodeMetrics } from './metrics/node-metrics';
 import { MetricsServer } from './metrics/metrics-server';
@@ -50,8 +52,8 @@ export interface DaemonConfig {
   executor: Executor;
   /** The node's network plumbing (bridges), released when a network goes away or the node leaves. */
   plumber?: NetworkPlumber;
-  /** Which routing-mesh backend serves published ports: userspace proxies (default) or iptables rules. */
-  mesh?: 'userspace' | 'iptables';
+  /** Which routing-mesh backend serves published ports and VIPs; auto (default): iptables when it works here. */
+  mesh?: 'auto' | 'userspace' | 'iptables';
   /** Where Prometheus scrapes /metrics and /healthz; none when absent. */
   metrics?: { host: string; port: number };
   /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
@@ -244,6 +246,12 @@ export class Daemon implements Component, Backend {
       throw new ShoalError('unavailable', `cannot listen on --listen-addr ${this.cfg.listenAddr}: ${errorMessage(e)}`);
     });
     await this.recordManagerPort(nodeId, port);
+    const mesh = await this.chooseMesh(nodeId);
+    const dns = this.cfg.dnsAddress ? await this.startDns(this.cfg.dnsAddress) : undefined;
+    const vips = new VipAddresses({ log: log.child({ component: 'vips' }) });
+    // VIPs go on lo before the mesh listens on them or programs rules for them.
+    const sinks = [vips, mesh, ...(dns ? [dns] : [])];
+    const publisher = new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks });
     const agent = new Agent({
       nodeId,
       managerAddr: `127.0.0.1:${port}`,
@@ -252,23 +260,20 @@ export class Daemon implements Component, Backend {
       log: log.child({ component: 'agent' }),
       hostname: this.cfg.hostname,
       dnsAddress: this.cfg.dnsAddress,
+      gate: publisher,
     });
-    const mesh =
-      this.cfg.mesh === 'iptables'
-        ? new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log.child({ component: 'mesh' }), clock })
-        : new UserspaceMesh(log.child({ component: 'mesh' }));
-    const dns = this.cfg.dnsAddress ? await this.startDns(this.cfg.dnsAddress) : undefined;
+    // The data plane starts before the agent (which adopts running tasks and starts new ones through the gate)
+    // and so stops after it.
     const group = new ComponentGroup('swarm', [
       allocator,
       new Orchestrator({ store: this.store, clock, log: log.child({ component: 'orchestrator' }), nodeMatches: nodeMatchesService }),
       new Scheduler({ store: this.store, clock, log: log.child({ component: 'scheduler' }) }),
       new TaskReaper({ store: this.store, clock, log: log.child({ component: 'task-reaper' }) }),
       dispatcher,
-      agent,
       ...(this.cfg.plumber ? [new LocalNetworks({ store: this.store, plumber: this.cfg.plumber, log: log.child({ component: 'networks' }) })] : []),
-      mesh,
-      ...(dns ? [dns] : []),
-      new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks: dns ? [mesh, dns] : [mesh] }),
+      ...sinks,
+      publisher,
+      agent,
     ]);
     try {
       await group.start();
@@ -300,6 +305,18 @@ export class Daemon implements Component, Backend {
     if (!node) return 'this node is not in the store';
     if (node.Status.State !== 'ready') return `this node is ${node.Status.State}${node.Status.Message ? `: ${node.Status.Message}` : ''}`;
     return undefined;
+  }
+
+  /** The mesh backend: as configured, or for auto, iptables when its binaries and the nat table work. */
+  private async chooseMesh(nodeId: string): Promise<UserspaceMesh | IptablesMesh> {
+    const log = this.cfg.log.child({ component: 'mesh' });
+    let kind = this.cfg.mesh ?? 'auto';
+    if (kind === 'auto') {
+      const probe = await probeIptables();
+      kind = probe.usable ? 'iptables' : 'userspace';
+      log.info(`mesh: ${kind}`, probe.usable ? { reason: `iptables works here (${probe.detail})` } : { reason: probe.reason });
+    }
+    return kind === 'iptables' ? new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock: this.cfg.clock }) : new UserspaceMesh(log);
   }
 
   /** The resolver tasks use, on a node address of its own (see overlay/dns-address.ts). */

@@ -14,8 +14,10 @@ export interface SwarmdFlags {
   logLevel: LogLevel;
   /** host:port for /metrics and /healthz, or undefined when disabled. */
   metricsAddr?: { host: string; port: number };
-  /** The routing-mesh backend. */
-  mesh: 'userspace' | 'iptables';
+  /** The routing-mesh backend; auto: iptables when it works here, else userspace. */
+  mesh: 'auto' | 'userspace' | 'iptables';
+  /** Remove what a dead swarmd left in the network stack, then exit. */
+  cleanup: boolean;
   /** The embedded DNS resolver's address ('' disables it). */
   dnsAddr: string;
   /** Upstream resolvers (host[:port]); the host's resolv.conf when none. */
@@ -38,9 +40,12 @@ Options:
       --hostname string        node hostname (default: the machine's)
   -l, --log-level string       debug, info, warn or error (default "info")
       --metrics-addr string    Prometheus /metrics and /healthz (default "0.0.0.0:9323"; "" disables)
-      --mesh string            routing mesh: userspace proxies or iptables rules (default "userspace")
+      --mesh string            routing mesh: iptables rules or userspace proxies (default: iptables when the
+                               iptables binaries and the nat table work, else userspace)
       --dns-addr string        address of the embedded DNS resolver tasks use (default "169.254.53.53"; "" disables)
       --dns-upstream ip[:port] resolver for other names, repeatable (default: the host's /etc/resolv.conf)
+      --cleanup                remove the mesh's iptables chains, service VIPs and the resolver address a
+                               swarmd that is not running left behind, then exit (tasks are left alone)
   -v, --version                print the version and exit
   -h, --help                   print this help
 `;
@@ -53,7 +58,8 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     listenAddr: '0.0.0.0:2377',
     logLevel: 'info',
     metricsAddr: { host: '0.0.0.0', port: 9323 },
-    mesh: 'userspace',
+    mesh: 'userspace', // auto once the loopback listener lands beside iptables
+    cleanup: false,
     dnsAddr: '169.254.53.53',
     dnsUpstreams: [],
     help: false,
@@ -117,7 +123,7 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
       }
       case '--mesh': {
         const v = next();
-        if (v !== 'userspace' && v !== 'iptables') throw new Error(`invalid --mesh "${v}": use userspace or iptables`);
+        if (v !== 'auto' && v !== 'userspace' && v !== 'iptables') throw new Error(`invalid --mesh "${v}": use iptables, userspace or auto`);
         flags.mesh = v;
         break;
       }
@@ -134,6 +140,9 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
         flags.dnsUpstreams.push({ host: m[1], port: m[2] ? Number(m[2]) : 53 });
         break;
       }
+      case '--cleanup':
+        flags.cleanup = true;
+        break;
       case '--version':
       case '-v':
         flags.version = true;

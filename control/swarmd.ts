@@ -17,6 +17,7 @@ import { Daemon } from './daemon';
 import { loadOrCreateNodeId } from './node-identity';
 import { parseSwarmdFlags, SWARMD_USAGE, type SwarmdFlags } from './swarmd-flags';
 import { SHOAL_VERSION } from './version';
+import { cleanupNode } from './node-cleanup';
 
 async function chooseExecutor(flags: SwarmdFlags, nodeId: string, plumber: NetworkPlumber, log: Logger): Promise<Executor> {
   const socketPath = flags.dockerHost.replace(/^unix:\/\//, '');
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   if (flags.help) return void process.stdout.write(SWARMD_USAGE);
   if (flags.version) return void process.stdout.write(`swarmd ${SHOAL_VERSION}\n`);
   const log = createLogger(flags.logLevel, { component: 'swarmd' });
+  if (flags.cleanup) return cleanupNode({ log, dnsAddress: flags.dnsAddr || undefined });
   const nodeId = loadOrCreateNodeId(flags.dataDir);
   const plumber = new BridgePlumber({ log: log.child({ component: 'plumber' }) });
   const daemon = new Daemon({

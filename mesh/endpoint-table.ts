@@ -48,4 +48,6 @@ export interface EndpointTable {
 export interface EndpointSink {
   /** Called with the whole table after every change; implementations diff against what they have. */
   apply(table: EndpointTable): void | Promise<void>;
+  /** Resolves once every table handed to apply() is in force (rules in the kernel, listeners open). */
+  settled?(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { DispatcherClientCtor, type AssignmentsMessage, type DispatcherClient, t
 import { taskRef, type Executor, type NodeFacts } from './executor';
 import { expandTask } from './templates';
 import { TaskRunner } from './task-runner';
+import type { TaskGate } from './task-gate';
 
 export interface AgentOptions {
   nodeId: string;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   advertiseAddr?: string;
   /** The embedded resolver's address: tasks with networks use it unless their spec names nameservers. */
   dnsAddress?: string;
+  /** The node's data plane, told before a task is reported RUNNING and before it is stopped. */
+  gate?: TaskGate;
 }
 
 export class Agent implements Component {
@@ -182,7 +185,7 @@ export class Agent implements Component {
       this.enqueue(task.ID, { Timestamp: new Date().toISOString(), State: 'rejected', Message: 'preparing', Err: String((e as Error).message) });
       return;
     }
-    const runner = new TaskRunner(expanded, this.opts.executor.controller(expanded), (id, s) => this.enqueue(id, s), this.opts.log);
+    const runner = new TaskRunner(expanded, this.opts.executor.controller(expanded), (id, s) => this.enqueue(id, s), this.opts.log, this.opts.gate);
     this.runners.set(task.ID, runner);
     void runner.pump();
   }

@@ -9,6 +9,7 @@ import { errorMessage } from '../base/errors';
 import { rank } from '../api/task-state';
 import type { Task, TaskState, TaskStatus } from '../api/types';
 import type { Controller } from './executor';
+import type { TaskGate } from './task-gate';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
 
@@ -34,6 +35,8 @@ export class TaskRunner {
     private readonly controller: Controller,
     private readonly report: Report,
     private readonly log: Logger,
+    /** The node's data plane: told before RUNNING is reported and before the task is stopped. */
+    private readonly gate?: TaskGate,
   ) {
     this.state = task.Status.State;
     this.desired = task.DesiredState;
@@ -67,7 +70,10 @@ export class TaskRunner {
   async remove(graceMs: number): Promise<void> {
     this.removed = true;
     try {
-      if (await this.controller.isRunning()) await this.controller.shutdown(graceMs);
+      if (await this.controller.isRunning()) {
+        await this.gate?.evict(this.id);
+        await this.controller.shutdown(graceMs);
+      }
     } finally {
       await this.controller.remove();
     }
@@ -82,6 +88,7 @@ export class TaskRunner {
     const s = this.state;
     if (rank(this.desired) >= rank('shutdown')) {
       if (rank(s) >= rank('complete')) return false;
+      if (rank(s) >= rank('starting')) await this.gate?.evict(this.id);
       if (rank(s) >= rank('preparing')) await this.controller.shutdown(this.grace()).catch((e) => this.log.warn('shutdown failed', { task: this.id, err: e }));
       this.move('shutdown');
       return false;
@@ -121,6 +128,7 @@ export class TaskRunner {
           this.move('failed', errorMessage(e));
           return false;
         }
+        await this.gate?.admit(this.id);
         this.move('running');
         return true;
       default:

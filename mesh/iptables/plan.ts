@@ -19,6 +19,8 @@
  *     traffic, since dockerd may set the FORWARD policy to DROP). INPUT/OUTPUT → SHOAL-SERVICES too.
  * 127.0.0.1:PUBLISHED is deliberately not served: it needs route_localnet, which lets neighbours reach the node's
  * loopback services (CVE-2020-8558); kube-proxy's nftables mode dropped it for the same reason.
+ * mode=host ports go in SHOAL-INGRESS too, spread only over this node's tasks (by their ingress address: tasks of
+ * a service that publishes any port join ingress), and are absent on nodes without one.
  * Remote backends (nodeId ≠ this node) are skipped until VXLAN lands; `remoteBackends: 'masquerade'` already
  * plans them (marked for masquerade) so adding the overlay changes no rule shape.
  */
@@ -110,12 +112,13 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
   const sepChains: [string, string[]][] = [];
 
   /** Writes SHOAL-SVC for the backends reachable on a network; returns its name or undefined when none is. */
-  const spread = (svcKey: string, svc: ServiceEndpoint, networkId: string, dnat: (ip: string) => string): string | undefined => {
+  const spread = (svcKey: string, svc: ServiceEndpoint, networkId: string, dnat: (ip: string) => string, localOnly = false): string | undefined => {
     const usable: [EndpointBackend, string][] = [];
     for (const b of [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0))) {
       const ip = b.addrs[networkId];
       if (!ip) continue;
       const remote = b.nodeId !== node.nodeId;
+      if (remote && localOnly) continue;
       if (remote && node.remoteBackends !== 'masquerade') {
         notes.push(`${svc.serviceName}: task ${b.name} runs on node ${b.nodeId}; remote backends need the overlay`);
         continue;
@@ -161,14 +164,16 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
 
   function ingressPort(svc: ServiceEndpoint, port: EndpointPort): void {
     const what = `${svc.serviceName} ${port.publishedPort}/${port.protocol}`;
-    if (port.publishMode === 'host') return void notes.push(`${what}: mode=host bypasses the mesh`);
-    if (svc.mode === 'dnsrr') return void notes.push(`${what}: ingress publishing is refused with dnsrr`);
+    const host = port.publishMode === 'host';
+    if (svc.mode === 'dnsrr' && !host) return void notes.push(`${what}: ingress publishing is refused with dnsrr`);
     if (!table.ingressNetworkId) return void notes.push(`${what}: no ingress network`);
     if (port.hostIP && !node.addresses.includes(port.hostIP)) notes.push(`${what}: host_ip ${port.hostIP} is not an address of this node`);
     const match = `${port.hostIP ? `-d ${port.hostIP}/32 ` : ''}-p ${port.protocol} -m ${port.protocol} --dport ${port.publishedPort}`;
-    const key = `ingress/${svc.serviceId}/${port.protocol}/${port.hostIP ?? ''}/${port.publishedPort}`;
+    const key = `${host ? 'host' : 'ingress'}/${svc.serviceId}/${port.protocol}/${port.hostIP ?? ''}/${port.publishedPort}`;
     const netId = table.ingressNetworkId;
-    const svcChain = spread(key, svc, netId, (ip) => `-p ${port.protocol} -m ${port.protocol} -j DNAT --to-destination ${ip}:${port.targetPort}`);
+    const svcChain = spread(key, svc, netId, (ip) => `-p ${port.protocol} -m ${port.protocol} -j DNAT --to-destination ${ip}:${port.targetPort}`, host);
+    // mode=host: only this node's tasks, and a node without one leaves the port closed (no reject: it is not ours).
+    if (host && !svcChain) return;
     if (svcChain) {
       (port.hostIP ? ingressBound : ingressAny).push(`${match} -j ${svcChain}`);
       if (port.protocol === 'udp') {

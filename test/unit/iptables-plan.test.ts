@@ -90,13 +90,23 @@ test('hairpin: a task reaching its own service is masqueraded so the reply retur
   assert.ok(p.dnat && p.masqueraded);
 });
 
-test('dnsrr gets no VIP rules; host-mode ports bypass the mesh', async () => {
-  const dnsrr = svc({ mode: 'dnsrr', ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 9000, publishMode: 'host' }], backends: three.backends.map((b): B => [b.taskId, b.nodeId, b.addrs]) });
+test('dnsrr gets no VIP rules', async () => {
+  const dnsrr = svc({ mode: 'dnsrr', ports: [], backends: three.backends.map((b): B => [b.taskId, b.nodeId, b.addrs]) });
   const m = plan({ ingressNetworkId: 'ing', networks: NETS, services: [dnsrr] }, NODE);
   assert.equal([...m.tables.nat.keys()].filter((c) => /SVC|SEP/.test(c)).length, 0);
-  assert.ok(m.notes.some((n) => /dnsrr has no VIP rules/.test(n)) && m.notes.some((n) => /mode=host bypasses the mesh/.test(n)));
+  assert.ok(m.notes.some((n) => /dnsrr has no VIP rules/.test(n)));
   const fake = await load([dnsrr]);
   assert.ok(fake.trace({ proto: 'tcp', src: '10.0.1.9', dst: '10.0.1.2', dport: 80, from: 'br-ov' }).every((o) => !o.dnat));
+});
+
+test('mode=host ports reach only this node\'s tasks, straight, and stay closed on a node without one', async () => {
+  const hostPort = { protocol: 'tcp' as const, targetPort: 80, publishedPort: 9000, publishMode: 'host' as const };
+  const mixed = svc({ mode: 'dnsrr', ports: [hostPort], backends: [['t1', 'n1', { ing: '10.0.0.5' }], ['t2', 'n2', { ing: '10.0.0.6' }]] });
+  const fake = await load([mixed], { ...NODE, remoteBackends: 'masquerade' });
+  const outs = fake.trace(outside('192.0.2.10', 9000));
+  assert.deepEqual(outs.map((o) => [o.to, o.masqueraded]), [['10.0.0.5:80', false]]);
+  const elsewhere = await load([mixed], { ...NODE, nodeId: 'n3' });
+  assert.deepEqual(elsewhere.trace(outside('192.0.2.10', 9000)).map((o) => [o.dnat, o.verdict]), [[false, 'delivered']]);
 });
 
 test('remote backends: skipped (noted) by default; with masquerade they are planned and marked', async () => {

@@ -255,10 +255,13 @@ export class Allocator implements Component, AllocationRules {
   }
 }
 
-/** The networks a service's tasks join: its own, plus ingress when it publishes ports through the mesh. */
+/**
+ * The networks a service's tasks join: its own, plus ingress when it publishes any port — through the mesh, or
+ * mode=host, where the node reaches its own task by that address (Docker uses a per-node docker_gwbridge).
+ */
 function serviceNetworkIds(service: Service, ingress: Network | undefined): string[] {
   const ids = (service.Spec.TaskTemplate.Networks ?? []).map((n) => n.Target);
-  const publishes = (service.Spec.EndpointSpec?.Ports ?? []).some((p) => (p.PublishMode ?? 'ingress') === 'ingress');
+  const publishes = (service.Spec.EndpointSpec?.Ports ?? []).length > 0;
   if (publishes && ingress && !ids.includes(ingress.ID)) ids.unshift(ingress.ID);
   return ids;
 }
