@@ -104,6 +104,9 @@ export function attachPlan(taskId: string, ns: NetnsRef, ifaces: TaskInterface[]
     cmds.push(
       { argv: ['ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', peer, 'netns', target], exists: true },
       { argv: ['ip', 'link', 'set', host, 'master', bridgeName(iface.network.id)] },
+      // Hairpin: with br_netfilter, a task reaching its own service's VIP is DNATed back to itself at the bridge
+      // and must leave through the port it came in by, which a bridge refuses unless the port allows it.
+      { argv: ['ip', 'link', 'set', host, 'type', 'bridge_slave', 'hairpin', 'on'] },
       { argv: ['ip', 'link', 'set', host, 'up'] },
       { argv: inNetns(ns, ['addr', 'add', iface.address, 'dev', peer]), exists: true },
       { argv: inNetns(ns, ['link', 'set', peer, 'up']) },

@@ -111,6 +111,15 @@ export class SwarmdProcess {
     await Promise.race([exited, sleep(10_000).then(() => c.kill('SIGKILL'))]);
   }
 
+  /** SIGKILL, as a crash: nothing is cleaned up (to test what the next start finds). */
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  }
+
   /** Leaves the swarm (removing all tasks), stops swarmd, deletes its files. Safe to call twice. */
   async destroy(): Promise<void> {
     try {
