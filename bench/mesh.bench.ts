@@ -88,7 +88,7 @@ interface UdpResult {
 
 const cleanups: Cleanup[] = [];
 const lab = new MeshLab();
-const tcp = new Map<string, WrkResult>(); // `${target}/${mode}`
+const tcp = new Map<string, WrkResult & { retrans: number; listenDrops: number }>(); // `${target}/${mode}`
 const udp = new Map<TargetName, UdpResult>();
 const notes: string[] = [];
 
@@ -208,8 +208,10 @@ async function measure(t: Target): Promise<void> {
   try {
     await runWrk(lab.ns.client, t.http, { seconds: WARMUP_SECONDS, connections: CONNECTIONS, mode: 'keep-alive' });
     for (const mode of ['keep-alive', 'close'] as ConnectionMode[]) {
+      const before = await lab.tcpTrouble();
       const r = await runWrk(lab.ns.client, t.http, { seconds: SECONDS, connections: CONNECTIONS, mode });
-      tcp.set(`${t.name}/${mode}`, r);
+      const after = await lab.tcpTrouble();
+      tcp.set(`${t.name}/${mode}`, { ...r, retrans: after.retrans - before.retrans, listenDrops: after.listenDrops - before.listenDrops });
       process.stderr.write(`${t.name} ${mode}: ${Math.round(r.reqPerSec)} req/s, p99 ${r.p99Ms.toFixed(2)} ms\n`);
     }
     if (t.udp && !SKIP.has('udp')) {
@@ -287,10 +289,10 @@ async function main(): Promise<void> {
     const hap = tcp.get(`haproxy-1/${mode}`);
     console.log(`\nHTTP, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${mode === 'close' ? 'one connection per request (Connection: close)' : 'keep-alive'}`);
     printTable(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs direct', 'vs haproxy-1', 'p99 vs haproxy-1'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'retrans', 'listen drops', 'vs direct', 'vs haproxy-1', 'p99 vs haproxy-1'],
       TARGETS.filter((t) => tcp.has(`${t}/${mode}`)).map((t) => {
         const r = tcp.get(`${t}/${mode}`)!;
-        return [t, Math.round(r.reqPerSec).toLocaleString('en-US'), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, ratio(r.reqPerSec / (direct?.reqPerSec ?? NaN)), ratio(r.reqPerSec / (hap?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap?.p99Ms ?? NaN))];
+        return [t, Math.round(r.reqPerSec).toLocaleString('en-US'), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, r.retrans, r.listenDrops, ratio(r.reqPerSec / (direct?.reqPerSec ?? NaN)), ratio(r.reqPerSec / (hap?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap?.p99Ms ?? NaN))];
       }),
     );
   }

@@ -77,6 +77,21 @@ export class MeshLab {
     }
   }
 
+  /**
+   * TCP retransmitted segments and listen-queue drops summed over the lab's namespaces (each namespace has its
+   * own /proc/net/snmp and /proc/net/netstat): a latency tail of ~200 ms or ~1 s is a lost segment or SYN.
+   */
+  async tcpTrouble(): Promise<{ retrans: number; listenDrops: number }> {
+    let retrans = 0;
+    let listenDrops = 0;
+    for (const ns of Object.values(this.ns)) {
+      const text = await this.sh(ns, 'cat /proc/net/snmp /proc/net/netstat');
+      retrans += snmpField(text, 'Tcp', 'RetransSegs');
+      listenDrops += snmpField(text, 'TcpExt', 'ListenDrops');
+    }
+    return { retrans, listenDrops };
+  }
+
   async destroy(): Promise<void> {
     for (const p of this.procs.splice(0).reverse()) await p.stop();
     for (const ns of this.made.splice(0).reverse()) await exec(['ip', 'netns', 'del', ns]).catch(() => undefined);
@@ -112,4 +127,13 @@ http {
     );
     return path;
   }
+}
+
+/** A counter from /proc/net/snmp-style text: a header line and a value line, both starting with `GROUP:`. */
+function snmpField(text: string, group: string, field: string): number {
+  const lines = text.split('\n').filter((l) => l.startsWith(`${group}: `));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const i = names.indexOf(field);
+  return i > 0 ? Number(values[i]) : 0;
 }
