@@ -10,23 +10,13 @@ import { IptablesApplier } from '../mesh/iptables/applier';
 import { plan, type NodeContext } from '../mesh/iptables/plan';
 import { renderCleanup, renderRestore } from '../mesh/iptables/render';
 import type { EndpointTable } from '../mesh/endpoint-table';
+import { bigEndpointTable } from './support/big-endpoint-table';
 
 const arg = process.argv.indexOf('--services');
 const SERVICES = arg > 0 ? Number(process.argv[arg + 1]) : 1000;
 const NODE: NodeContext = { nodeId: 'n1', addresses: ['192.0.2.10'], bridgeName: () => 'br-ing' };
 
-function table(shift = 0): EndpointTable {
-  const services = [];
-  for (let s = 0; s < SERVICES; s++) {
-    const backends = [];
-    for (let b = 0; b < 10; b++) {
-      const n = s * 10 + b + (s === 0 ? shift : 0);
-      backends.push({ taskId: `t${s}-${b}-${s === 0 ? shift : 0}`, name: `svc${s}.${b + 1}`, nodeId: 'n1', addrs: { ing: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` } });
-    }
-    services.push({ serviceId: `s${s}`, serviceName: `svc${s}`, mode: 'vip' as const, vips: {}, aliases: {}, ports: [{ protocol: 'tcp' as const, targetPort: 80, publishedPort: 30000 + s, publishMode: 'ingress' as const }], backends });
-  }
-  return { ingressNetworkId: 'ing', networks: { ing: { name: 'ingress', subnet: '10.0.0.0/8' } }, services };
-}
+const table = (shift = 0): EndpointTable => bigEndpointTable(SERVICES, shift);
 
 const ms = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 

@@ -12,6 +12,7 @@ const PACKAGES: Record<string, string> = {
   docker: 'docker.io',
   busybox: 'busybox-static',
   unshare: 'util-linux',
+  haproxy: 'haproxy',
 };
 
 export function requireCommands(names: string[]): void {

@@ -1,0 +1,32 @@
+/**
+ * Shoal's userspace mesh alone in a process, for bench/mesh: applies the endpoint table given as JSON in argv[2]
+ * (exactly what swarmd would hand it), prints "ready", and serves until SIGTERM/SIGINT; then it prints its
+ * counters as one JSON line, stops the mesh (closing every listener) and exits — normally, so that
+ * `node --cpu-prof` writes its profile. Run it inside the node namespace with `ip netns exec`.
+ */
+import { createLogger } from '../../control/base/log';
+import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
+import type { EndpointTable } from '../../mesh/endpoint-table';
+
+async function main(): Promise<void> {
+  const table = JSON.parse(process.argv[2] ?? '') as EndpointTable;
+  const mesh = new UserspaceMesh(createLogger('warn'));
+  await mesh.start();
+  await mesh.apply(table);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`counters ${JSON.stringify(Object.fromEntries(mesh.counters()))}\n`);
+    await mesh.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.stdout.write('ready\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`userspace mesh child: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
