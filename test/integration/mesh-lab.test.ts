@@ -155,6 +155,18 @@ for (const mode of ['iptables', 'userspace'] as const) {
       assert.equal(result.failed, 0, `failed requests during scale-down: ${out}`);
     });
 
+    test('--publish-add / --publish-rm apply live, in ingress and mode=host, without restarting tasks', async () => {
+      const before = d.ok('service', 'ps', 'web', '-q', '--filter', 'desired-state=running').trim().split('\n').sort();
+      d.ok('service', 'update', '-d', '--publish-add', 'published=8081,target=80,mode=host', '--publish-add', '8082:80', 'web');
+      await d.until('8081 (host) and 8082 (ingress) answer', () => get(`http://${NODE_IP}:8081/`) !== undefined && get(`http://${NODE_IP}:8082/`) !== undefined);
+      const ports = JSON.parse(d.ok('service', 'inspect', 'web', '--format', '{{json .Endpoint.Ports}}')) as { PublishedPort: number; PublishMode: string }[];
+      assert.deepEqual(ports.map((p) => `${p.PublishedPort}/${p.PublishMode}`).sort(), ['8080/ingress', '8081/host', '8082/ingress']);
+      d.ok('service', 'update', '-d', '--publish-rm', 'target=80,mode=host', 'web');
+      await d.until('8081 closed', () => get(`http://${NODE_IP}:8081/`) === undefined);
+      assert.ok(get(`http://${NODE_IP}:8080/`), `8080 still answers; ports now ${d.ok('service', 'inspect', 'web', '--format', '{{json .Endpoint.Ports}}')}`);
+      assert.deepEqual(d.ok('service', 'ps', 'web', '-q', '--filter', 'desired-state=running').trim().split('\n').sort(), before, 'no task was replaced');
+    });
+
     if (mode === 'iptables') {
       test('a crash and a restart leave exactly one set of rules and VIPs', async () => {
         await d.kill();
