@@ -11,6 +11,10 @@
  * `loopbackOnly` keeps just the ingress ports, on 127.0.0.1: what runs beside the iptables mesh, which leaves
  * the node's loopback alone (route_localnet, CVE-2020-8558).
  * SCTP ports are skipped: Node has no SCTP sockets.
+ *
+ * Then socketsFor() decides which listeners share a socket: Linux will not bind VIP:P for TCP while 0.0.0.0:P
+ * listens, so a TCP listener on a specific address rides on the wildcard one of its port when there is one
+ * (told apart by local address). UDP sockets can coexist (SO_REUSEADDR, most specific bind wins).
  */
 import type { EndpointBackend, EndpointPort, EndpointTable, ServiceEndpoint } from '../endpoint-table';
 import type { BackendAddr, Strategy } from './picker';
@@ -90,6 +94,28 @@ function addrsOn(backends: EndpointBackend[], networkId: string | undefined, por
   for (const b of backends) {
     const host = b.addrs[networkId];
     if (host) out.push({ taskId: b.taskId, host, port });
+  }
+  return out;
+}
+
+export interface SocketPlan {
+  /** The listener that owns the socket (its host and port are what is bound). */
+  spec: ListenerSpec;
+  /** TCP listeners on specific addresses carried by this wildcard socket, by local address. */
+  routes: Map<string, ListenerSpec>;
+}
+
+const ANY = '0.0.0.0';
+
+export function socketsFor(plan: Map<string, ListenerSpec>): Map<string, SocketPlan> {
+  const out = new Map<string, SocketPlan>();
+  for (const spec of plan.values()) {
+    if (spec.protocol === 'tcp' && spec.host !== ANY && plan.has(`tcp/${ANY}/${spec.port}`)) continue;
+    out.set(spec.key, { spec, routes: new Map() });
+  }
+  for (const spec of plan.values()) {
+    if (out.has(spec.key)) continue;
+    out.get(`tcp/${ANY}/${spec.port}`)!.routes.set(spec.host, spec);
   }
   return out;
 }

@@ -7,11 +7,22 @@
  * per-chunk listener — bytes are counted once at close from the sockets' own totals — and half-close passed
  * through (allowHalfOpen), so a client that shuts down its sending side (`nc -N`, HTTP/1.0 clients) still gets
  * the whole response.
+ *
+ * A wildcard listener (0.0.0.0:P) also carries the routes of specific addresses on the same port — service VIPs
+ * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
+ * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
 import { Picker, type BackendAddr, type Strategy } from './picker';
-import { zeroCounters, type PortProxy } from './port-proxy';
+import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
+
+/** Traffic for one local address on a shared listener: its own backends and counters. */
+export interface LocalRoute {
+  backends: readonly BackendAddr[];
+  strategy: Strategy;
+  counters: ProxyCounters;
+}
 
 const CONNECT_TIMEOUT_MS = 3000;
 
@@ -19,6 +30,8 @@ export class TcpProxy implements PortProxy {
   readonly counters = zeroCounters();
   private server?: net.Server;
   private picker: Picker;
+  /** Pickers and counters by local address, for connections not meant for the listener's own service. */
+  private routes = new Map<string, { picker: Picker; counters: ProxyCounters }>();
   private sockets = new Set<net.Socket>();
   /** Open connections by task ID, for least-connections. */
   private active = new Map<string, number>();
@@ -32,6 +45,11 @@ export class TcpProxy implements PortProxy {
 
   setBackends(backends: readonly BackendAddr[], strategy: Strategy = 'round-robin'): void {
     this.picker = new Picker(backends, strategy, this.active);
+  }
+
+  /** Replaces the routes by local address (see the file comment); the rest of the traffic keeps setBackends'. */
+  setLocalRoutes(routes: ReadonlyMap<string, LocalRoute>): void {
+    this.routes = new Map([...routes].map(([addr, r]) => [addr, { picker: new Picker(r.backends, r.strategy, this.active), counters: r.counters }]));
   }
 
   async listen(): Promise<void> {
@@ -56,8 +74,11 @@ export class TcpProxy implements PortProxy {
   }
 
   private accept(client: net.Socket): void {
-    this.counters.connectionsTotal++;
-    this.counters.connectionsActive++;
+    const route = this.routes.size > 0 && client.localAddress ? this.routes.get(client.localAddress) : undefined;
+    const counters = route?.counters ?? this.counters;
+    const picker = route?.picker ?? this.picker;
+    counters.connectionsTotal++;
+    counters.connectionsActive++;
     this.sockets.add(client);
     let upstream: net.Socket | undefined;
     let taskId: string | undefined; // set once a backend took the connection
@@ -70,11 +91,11 @@ export class TcpProxy implements PortProxy {
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      this.counters.connectionsActive--;
+      counters.connectionsActive--;
       if (taskId !== undefined) {
         this.active.set(taskId, Math.max(0, (this.active.get(taskId) ?? 1) - 1));
-        this.counters.bytesIn += client.bytesRead;
-        this.counters.bytesOut += client.bytesWritten;
+        counters.bytesIn += client.bytesRead;
+        counters.bytesOut += client.bytesWritten;
       }
       this.sockets.delete(client);
       if (upstream) this.sockets.delete(upstream);
@@ -92,13 +113,12 @@ export class TcpProxy implements PortProxy {
       } else if (upstreamClosed) finish();
     });
 
-    const picker = this.picker;
     const start = picker.start();
     const tryBackend = (attempt: number): void => {
       if (clientClosed) return;
       const b = picker.pick(attempt, start);
       if (!b) {
-        this.counters.rejected++;
+        counters.rejected++;
         client.destroy();
         return;
       }
@@ -107,7 +127,7 @@ export class TcpProxy implements PortProxy {
       this.sockets.add(up);
       up.setTimeout(CONNECT_TIMEOUT_MS);
       const failed = (): void => {
-        this.counters.backendErrors++;
+        counters.backendErrors++;
         this.sockets.delete(up);
         up.destroy();
         upstream = undefined;

@@ -7,6 +7,10 @@
  * (ECONNREFUSED on a connected socket): the client's next datagram picks again, so a dead task is routed around
  * without waiting for the timeout.
  *
+ * The listening socket sets SO_REUSEADDR so that a VIP:P socket and a wildcard 0.0.0.0:P socket (a published
+ * port) can both exist; Linux delivers each datagram to the most specific bind. A program that does not set it
+ * still gets (and causes) EADDRINUSE as usual.
+ *
  * Expiry needs no timer per flow: each flow keeps its last-active time and one sweep timer is set for the
  * earliest possible expiry.
  */
@@ -70,7 +74,7 @@ export class UdpProxy implements PortProxy {
 
   async listen(): Promise<void> {
     if (this.socket) return;
-    const socket = dgram.createSocket({ type: isIP(this.bind.host) === 6 ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({ type: isIP(this.bind.host) === 6 ? 'udp6' : 'udp4', reuseAddr: true });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);

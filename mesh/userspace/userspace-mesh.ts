@@ -12,7 +12,7 @@ import type { Component } from '../../control/base/component';
 import type { Logger } from '../../control/base/log';
 import { errorMessage } from '../../control/base/errors';
 import type { EndpointSink, EndpointTable } from '../endpoint-table';
-import { planListeners, type ListenerSpec } from './listener-plan';
+import { planListeners, socketsFor, type ListenerSpec } from './listener-plan';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
 import { TcpProxy } from './tcp-proxy';
 import { UdpProxy } from './udp-proxy';
@@ -42,6 +42,8 @@ export interface MeshCounterRow {
 interface Listener {
   spec: ListenerSpec;
   proxy: PortProxy;
+  /** Specific-address TCP listeners carried by this wildcard socket (see socketsFor), with their own counters. */
+  routes: Map<string, { spec: ListenerSpec; counters: ProxyCounters }>;
   open: boolean;
   /** The bind error last logged, so a listener that keeps failing the same way logs once. */
   lastError?: string;
@@ -86,18 +88,30 @@ export class UserspaceMesh implements Component, EndpointSink {
   /** Counters by "service/proto/port", for metrics. */
   counters(): Map<string, MeshCounterRow> {
     const out = new Map<string, MeshCounterRow>();
-    for (const { spec, proxy } of this.listeners.values()) {
+    const add = (spec: ListenerSpec, counters: ProxyCounters): void => {
       const key = `${spec.serviceName}/${spec.protocol}/${spec.port}`;
       let row = out.get(key);
       if (!row) out.set(key, (row = { serviceName: spec.serviceName, protocol: spec.protocol, port: spec.port, counters: zeroCounters() }));
-      for (const k of Object.keys(row.counters) as (keyof ProxyCounters)[]) row.counters[k] += proxy.counters[k];
+      for (const k of Object.keys(row.counters) as (keyof ProxyCounters)[]) row.counters[k] += counters[k];
+    };
+    for (const { spec, proxy, routes } of this.listeners.values()) {
+      add(spec, proxy.counters);
+      for (const r of routes.values()) add(r.spec, r.counters);
     }
     return out;
   }
 
-  /** Listener keys ("proto/host/port") and whether each is bound, for tests and debugging. */
-  state(): Map<string, { kind: ListenerSpec['kind']; open: boolean; backends: number }> {
-    return new Map([...this.listeners].map(([k, l]) => [k, { kind: l.spec.kind, open: l.open, backends: l.spec.backends.length }]));
+  /**
+   * Listener keys ("proto/host/port") and whether each is served, for tests and debugging; `via` names the
+   * wildcard socket that carries a specific-address TCP listener.
+   */
+  state(): Map<string, { kind: ListenerSpec['kind']; open: boolean; backends: number; via?: string }> {
+    const out = new Map<string, { kind: ListenerSpec['kind']; open: boolean; backends: number; via?: string }>();
+    for (const [k, l] of this.listeners) {
+      out.set(k, { kind: l.spec.kind, open: l.open, backends: l.spec.backends.length });
+      for (const r of l.routes.values()) out.set(r.spec.key, { kind: r.spec.kind, open: l.open, backends: r.spec.backends.length, via: k });
+    }
+    return out;
   }
 
   private enqueue(): Promise<void> {
@@ -107,18 +121,24 @@ export class UserspaceMesh implements Component, EndpointSink {
 
   private async sync(): Promise<void> {
     if (this.stopped) return;
-    const wanted = planListeners(this.table, { nodeId: this.opts.nodeId, loopbackOnly: this.opts.loopbackOnly });
+    const wanted = socketsFor(planListeners(this.table, { nodeId: this.opts.nodeId, loopbackOnly: this.opts.loopbackOnly }));
     for (const [key, l] of this.listeners) {
       if (wanted.has(key)) continue;
       this.listeners.delete(key);
       await l.proxy.close();
       if (l.open) this.log.info('listener closed', describe(l.spec));
     }
-    for (const [key, spec] of wanted) {
+    for (const [key, { spec, routes }] of wanted) {
       let l = this.listeners.get(key);
-      if (!l) this.listeners.set(key, (l = { spec, proxy: this.proxyFor(spec), open: false }));
+      if (!l) this.listeners.set(key, (l = { spec, proxy: this.proxyFor(spec), routes: new Map(), open: false }));
       l.spec = spec;
       l.proxy.setBackends(spec.backends, spec.strategy);
+      if (l.proxy instanceof TcpProxy && (routes.size > 0 || l.routes.size > 0)) {
+        const old = l.routes;
+        // A route keeps its counters while it stays the same listener.
+        l.routes = new Map([...routes].map(([addr, r]) => [addr, { spec: r, counters: old.get(addr)?.spec.key === r.key ? old.get(addr)!.counters : zeroCounters() }]));
+        l.proxy.setLocalRoutes(new Map([...l.routes].map(([addr, r]) => [addr, { backends: r.spec.backends, strategy: r.spec.strategy, counters: r.counters }])));
+      }
       if (!l.open) await this.bind(l);
     }
     this.scheduleRetry();

@@ -185,3 +185,39 @@ test('least-connections gives a new UDP flow to the backend with the fewest flow
     }
   });
 });
+
+test('a UDP VIP socket and a wildcard socket on the same port coexist; each datagram reaches the most specific', async () => {
+  const port = await freeUdpPort();
+  const bport = await freeUdpPort('127.0.0.2');
+  const a = await echo('127.0.0.2', bport, 'a');
+  const b = await echo('127.0.0.3', bport, 'b');
+  const wildcard = new UdpProxy({ host: '0.0.0.0', port }, { clock: systemClock, log: silentLogger });
+  const vip = new UdpProxy({ host: '127.0.0.10', port }, { clock: systemClock, log: silentLogger });
+  const c = dgram.createSocket('udp4');
+  try {
+    wildcard.setBackends([{ taskId: 'tb', host: '127.0.0.3', port: bport }], 'round-robin');
+    vip.setBackends([{ taskId: 'ta', host: '127.0.0.2', port: bport }], 'round-robin');
+    await wildcard.listen();
+    await vip.listen();
+    const ask = (host: string) =>
+      new Promise<string>((resolve) => {
+        c.once('message', (m) => resolve(String(m)));
+        c.send('q', port, host);
+      });
+    assert.equal(await ask('127.0.0.10'), 'a:q');
+    assert.equal(await ask('127.0.0.1'), 'b:q');
+    // Someone else (without SO_REUSEADDR) still cannot take the port from us.
+    const intruder = dgram.createSocket('udp4');
+    await assert.rejects(new Promise<void>((resolve, reject) => {
+      intruder.once('error', reject);
+      intruder.bind(port, '127.0.0.10', () => resolve());
+    }), /EADDRINUSE/);
+    intruder.close();
+  } finally {
+    c.close();
+    await wildcard.close();
+    await vip.close();
+    a.close();
+    b.close();
+  }
+});

@@ -6,7 +6,9 @@ import { createLogger, silentLogger } from '../../control/base/log';
 import { FakeClock } from '../../control/base/clock';
 import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
 import { Picker } from '../../mesh/userspace/picker';
-import { planListeners } from '../../mesh/userspace/listener-plan';
+import { planListeners, socketsFor } from '../../mesh/userspace/listener-plan';
+import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
+import { zeroCounters } from '../../mesh/userspace/port-proxy';
 import type { EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
 import { buildEndpointTable } from '../../control/endpoints/endpoint-publisher';
 import { fakeService, fakeTask } from '../fakes/objects';
@@ -395,5 +397,49 @@ test('a port that cannot be bound is logged once, does not hold up other ports, 
     await mesh.stop();
     squatter.close();
     a.close();
+  }
+});
+
+test('a TCP listener on a specific address rides on the wildcard socket of its port (Linux refuses both binds)', () => {
+  const t: EndpointTable = {
+    ingressNetworkId: 'ing',
+    networks: NETS,
+    services: [
+      svc({ serviceName: 'web', vips: { app: '10.1.0.2' }, ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 80, publishMode: 'ingress' }] }),
+      svc({ serviceName: 'dns', vips: { app: '10.1.0.3' }, ports: [{ protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'ingress' }] }),
+      svc({ serviceName: 'api', vips: { app: '10.1.0.4' }, ports: [{ protocol: 'tcp', targetPort: 9000, publishedPort: 9000, publishMode: 'ingress', hostIP: '192.0.2.1' }] }),
+    ],
+  };
+  const sockets = socketsFor(planListeners(t));
+  const view = Object.fromEntries([...sockets].map(([k, s]) => [k, [...s.routes.keys()]]));
+  assert.deepEqual(view, {
+    'tcp/0.0.0.0/80': ['10.1.0.2'],
+    'udp/0.0.0.0/53': [],
+    'udp/10.1.0.3/53': [], // UDP binds coexist (SO_REUSEADDR): the kernel picks the most specific
+    'tcp/192.0.2.1/9000': [],
+    'tcp/10.1.0.4/9000': [], // two specific addresses do not collide
+  });
+});
+
+test('a shared TCP listener routes by the address the client connected to, with counters per route', async () => {
+  const target = await freePort();
+  const port = await freePort();
+  const a = await backend('127.0.0.2', target, 'a');
+  const b = await backend('127.0.0.3', target, 'b');
+  const proxy = new TcpProxy({ host: '0.0.0.0', port }, silentLogger);
+  const vipCounters = zeroCounters();
+  try {
+    proxy.setBackends([{ taskId: 'tb', host: '127.0.0.3', port: target }], 'round-robin');
+    proxy.setLocalRoutes(new Map([['127.0.0.10', { backends: [{ taskId: 'ta', host: '127.0.0.2', port: target }], strategy: 'round-robin', counters: vipCounters }]]));
+    await proxy.listen();
+    assert.equal(await fetchName(port, '127.0.0.1'), 'b');
+    assert.equal(await fetchName(port, '127.0.0.10'), 'a');
+    assert.equal(await fetchName(port, '127.0.0.10'), 'a');
+    assert.equal(proxy.counters.connectionsTotal, 1);
+    assert.equal(vipCounters.connectionsTotal, 2);
+  } finally {
+    await proxy.close();
+    a.close();
+    b.close();
   }
 });
