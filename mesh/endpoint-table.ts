@@ -24,10 +24,20 @@ export interface EndpointBackend {
   addrs: Record<string, string>;
 }
 
+/**
+ * How a service's connections are spread over its backends, chosen by the service label `shoal.mesh.balance`
+ * (a label rather than a spec field, so Docker's API and CLI carry it unchanged).
+ */
+export const BALANCE_LABEL = 'shoal.mesh.balance';
+export const BALANCE_STRATEGIES = ['round-robin', 'least-connections'] as const;
+export type Balance = (typeof BALANCE_STRATEGIES)[number];
+
 export interface ServiceEndpoint {
   serviceId: string;
   serviceName: string;
   mode: 'vip' | 'dnsrr';
+  /** Backend choice for new connections and flows (the service's label; buildEndpointTable always sets it). Absent: round-robin. */
+  balance?: Balance;
   /** Plain VIPs by network ID. */
   vips: Record<string, string>;
   /** Extra DNS names of the service per network ID (TaskTemplate.Networks[].Aliases). */

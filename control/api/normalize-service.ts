@@ -15,6 +15,7 @@ import {
 } from './json-fields';
 import { normalizeTaskTemplate } from './normalize-task';
 import { validateObjectName } from './object-name';
+import { BALANCE_LABEL, BALANCE_STRATEGIES } from '../../mesh/endpoint-table';
 
 export const DEFAULT_UPDATE_MONITOR = 5e9;
 
@@ -27,7 +28,7 @@ export function normalizeServiceSpec(spec: unknown, options: NormalizeServiceOpt
   if (!isObject(spec)) throw invalidArgument('Spec', `invalid service spec ${show(spec)}: the body must be a JSON object`);
   const out = {
     Name: validateObjectName(stringAt(spec, 'Name', '') || options.randomName?.()),
-    Labels: labelsAt(spec, 'Labels', '') ?? {},
+    Labels: checkMeshLabels(labelsAt(spec, 'Labels', '') ?? {}),
     TaskTemplate: normalizeTaskTemplate(objectAt(spec, 'TaskTemplate', ''), 'TaskTemplate', arrayAt(spec, 'Networks', '')),
     Mode: normalizeMode(objectAt(spec, 'Mode', '')),
     UpdateConfig: normalizeUpdateConfig(objectAt(spec, 'UpdateConfig', ''), 'UpdateConfig', 'update'),
@@ -44,6 +45,18 @@ export function normalizeServiceSpec(spec: unknown, options: NormalizeServiceOpt
 export function checkUpdateAllowed(old: ServiceSpec, next: ServiceSpec): void {
   if (modeKind(old.Mode) !== modeKind(next.Mode)) throw invalidArgument('Mode', 'service mode change is not allowed');
   if (old.Name !== next.Name) throw invalidArgument('Name', 'renaming services is not supported');
+}
+
+/** Shoal's own service labels steer the mesh; a typo there must be refused, not silently ignored. */
+function checkMeshLabels(labels: Record<string, string>): Record<string, string> {
+  const balance = labels[BALANCE_LABEL];
+  if (balance !== undefined && !(BALANCE_STRATEGIES as readonly string[]).includes(balance)) {
+    throw invalidArgument(
+      `Labels.${BALANCE_LABEL}`,
+      `invalid label ${BALANCE_LABEL}=${show(balance)}: use ${BALANCE_STRATEGIES.join(' or ')} (round-robin when the label is absent)`,
+    );
+  }
+  return labels;
 }
 
 function modeKind(m: ServiceMode): 'replicated' | 'global' {

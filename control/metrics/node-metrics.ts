@@ -6,14 +6,15 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store';
-import type { ProxyCounters } from '../../mesh/userspace/tcp-proxy';
+import type { ProxyCounters } from '../../mesh/userspace/port-proxy';
+import type { MeshCounterRow } from '../../mesh/userspace/userspace-mesh';
 import type { DnsResolverCounters } from '../../dns/dns-resolver';
 
 export interface MetricSources {
   /** The store, when this node is a manager in a swarm. */
   store(): Store | undefined;
-  /** Userspace mesh counters by "host/proto/port", when that mesh runs. */
-  mesh(): Map<string, { serviceName: string; counters: ProxyCounters }> | undefined;
+  /** Userspace mesh counters by "service/proto/port" (published ports and VIP ports), when that mesh runs. */
+  mesh(): Map<string, MeshCounterRow> | undefined;
   /** The DNS resolver's counters, when it runs. */
   dns(): DnsResolverCounters | undefined;
 }
@@ -107,19 +108,18 @@ export function nodeMetrics(src: MetricSources): Registry {
   });
 
   const meshRows = (each: (labels: { service_name: string; port: string; protocol: string }, c: ProxyCounters) => void) => {
-    for (const [key, { serviceName, counters }] of src.mesh() ?? []) {
-      const [, protocol, port] = key.split('/');
-      each({ service_name: serviceName, port, protocol }, counters);
+    for (const { serviceName, protocol, port, counters } of src.mesh()?.values() ?? []) {
+      each({ service_name: serviceName, port: String(port), protocol }, counters);
     }
   };
   const meshLabels: ('service_name' | 'port' | 'protocol')[] = ['service_name', 'port', 'protocol'];
-  mirrored(registry, 'shoal_mesh_connections_total', 'Connections accepted on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.connectionsTotal)));
+  mirrored(registry, 'shoal_mesh_connections_total', 'Connections accepted (UDP: flows begun) on published ports and VIPs.', meshLabels, (set) => meshRows((l, c) => set(l, c.connectionsTotal)));
   mirrored(registry, 'shoal_mesh_backend_errors_total', 'Backends that refused or did not answer a connection.', meshLabels, (set) => meshRows((l, c) => set(l, c.backendErrors)));
-  mirrored(registry, 'shoal_mesh_received_bytes_total', 'Bytes received from clients on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesIn)));
-  mirrored(registry, 'shoal_mesh_sent_bytes_total', 'Bytes sent to clients on published ports.', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesOut)));
+  mirrored(registry, 'shoal_mesh_received_bytes_total', 'Bytes received from clients on published ports and VIPs (TCP: counted when the connection closes).', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesIn)));
+  mirrored(registry, 'shoal_mesh_sent_bytes_total', 'Bytes sent to clients on published ports and VIPs (TCP: counted when the connection closes).', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesOut)));
   new Gauge({
     name: 'shoal_mesh_connections_active',
-    help: 'Connections open now on published ports.',
+    help: 'Connections (UDP: flows) open now on published ports and VIPs.',
     labelNames: meshLabels,
     registers: [registry],
     collect() {

@@ -215,7 +215,14 @@ const BAD: [string, unknown, string, string][] = [
   ['publish mode', { Name: 'x', TaskTemplate: image, EndpointSpec: { Ports: [{ TargetPort: 80, PublishMode: 'mesh' }] } }, 'EndpointSpec.Ports[0].PublishMode', 'use ingress or host'],
   ['host ip', { Name: 'x', TaskTemplate: image, EndpointSpec: { Ports: [{ TargetPort: 80, HostIP: '300.1.1.1' }] } }, 'EndpointSpec.Ports[0].HostIP', 'must be an IP address'],
   ['mode type', { Name: 'x', TaskTemplate: image, Mode: 'replicated' }, 'Mode', 'must be an object'],
+  ['mesh balance label', { Name: 'x', TaskTemplate: image, Labels: { 'shoal.mesh.balance': 'random' } }, 'Labels.shoal.mesh.balance', 'invalid label shoal.mesh.balance="random": use round-robin or least-connections'],
 ];
+
+test('the mesh balance label accepts round-robin and least-connections', () => {
+  for (const v of ['round-robin', 'least-connections']) {
+    assert.deepEqual(normalizeServiceSpec({ Name: 'x', TaskTemplate: image, Labels: { 'shoal.mesh.balance': v } }).Labels, { 'shoal.mesh.balance': v });
+  }
+});
 
 for (const [what, body, field, message] of BAD) {
   test(`refuses ${what} with its field and message`, () => {
