@@ -78,7 +78,8 @@ export class Daemon implements Component, Backend {
     agent: Agent;
     api: ControlApi;
     nodeId: string;
-    mesh: UserspaceMesh | IptablesMesh;
+    /** The mesh backends running: iptables with a loopback-only userspace mesh beside it, or userspace alone. */
+    mesh: (UserspaceMesh | IptablesMesh)[];
     dns?: DnsResolver;
   };
   private metrics?: MetricsServer;
@@ -250,7 +251,7 @@ export class Daemon implements Component, Backend {
     const dns = this.cfg.dnsAddress ? await this.startDns(this.cfg.dnsAddress) : undefined;
     const vips = new VipAddresses({ log: log.child({ component: 'vips' }) });
     // VIPs go on lo before the mesh listens on them or programs rules for them.
-    const sinks = [vips, mesh, ...(dns ? [dns] : [])];
+    const sinks = [vips, ...mesh, ...(dns ? [dns] : [])];
     const publisher = new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks });
     const agent = new Agent({
       nodeId,
@@ -290,7 +291,7 @@ export class Daemon implements Component, Backend {
   private async startMetrics(at: { host: string; port: number }): Promise<void> {
     const registry = nodeMetrics({
       store: () => (this.swarm ? this.store : undefined),
-      mesh: () => (this.swarm?.mesh instanceof UserspaceMesh ? this.swarm.mesh.counters() : undefined),
+      mesh: () => this.swarm?.mesh.find((m): m is UserspaceMesh => m instanceof UserspaceMesh)?.counters(),
       dns: () => this.swarm?.dns?.counters(),
     });
     this.metrics = new MetricsServer({ ...at, registry, health: () => this.healthProblem(), log: this.cfg.log.child({ component: 'metrics' }) });
@@ -307,16 +308,25 @@ export class Daemon implements Component, Backend {
     return undefined;
   }
 
-  /** The mesh backend: as configured, or for auto, iptables when its binaries and the nat table work. */
-  private async chooseMesh(nodeId: string): Promise<UserspaceMesh | IptablesMesh> {
+  /**
+   * The mesh backends: as configured, or for auto, iptables when its binaries and the nat table work. Beside the
+   * iptables mesh runs a userspace mesh on 127.0.0.1 only, so `curl 127.0.0.1:PORT` works on the node as users
+   * expect, without route_localnet (which would let neighbours reach the node's loopback: CVE-2020-8558).
+   */
+  private async chooseMesh(nodeId: string): Promise<(UserspaceMesh | IptablesMesh)[]> {
     const log = this.cfg.log.child({ component: 'mesh' });
+    const clock = this.cfg.clock;
     let kind = this.cfg.mesh ?? 'auto';
     if (kind === 'auto') {
       const probe = await probeIptables();
       kind = probe.usable ? 'iptables' : 'userspace';
       log.info(`mesh: ${kind}`, probe.usable ? { reason: `iptables works here (${probe.detail})` } : { reason: probe.reason });
     }
-    return kind === 'iptables' ? new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock: this.cfg.clock }) : new UserspaceMesh(log);
+    if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock })];
+    return [
+      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [] }),
+      new UserspaceMesh(log.child({ listeners: 'loopback' }), { nodeId, clock, loopbackOnly: true }),
+    ];
   }
 
   /** The resolver tasks use, on a node address of its own (see overlay/dns-address.ts). */

@@ -58,7 +58,7 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     listenAddr: '0.0.0.0:2377',
     logLevel: 'info',
     metricsAddr: { host: '0.0.0.0', port: 9323 },
-    mesh: 'userspace', // auto once the loopback listener lands beside iptables
+    mesh: 'auto',
     cleanup: false,
     dnsAddr: '169.254.53.53',
     dnsUpstreams: [],

@@ -29,6 +29,7 @@ export interface IptablesMeshOptions {
   netns?: string;
   bridgeName?: NodeContext['bridgeName'];
   remoteBackends?: NodeContext['remoteBackends'];
+  notIngress?: string[];
   minSyncIntervalMs?: number;
   resyncIntervalMs?: number;
   retryMs?: number;
@@ -106,6 +107,7 @@ export class IptablesMesh implements Component, EndpointSink {
       addresses: this.opts.addresses(),
       bridgeName: this.opts.bridgeName,
       remoteBackends: this.opts.remoteBackends,
+      notIngress: this.opts.notIngress,
     });
     const notes = model.notes.join('\n');
     if (notes !== this.lastNotes) this.opts.logger.info('iptables plan notes', { notes: model.notes });

@@ -59,6 +59,9 @@ export interface NodeContext {
   /** The Linux bridge of a network on this node; overlay/bridge-plan's naming by default. */
   bridgeName?: (networkId: string) => string;
   remoteBackends?: 'skip' | 'masquerade';
+  /** Node addresses that are not entry points for published ports (the embedded resolver's: a service publishing
+   * 53 must not capture the tasks' DNS queries). */
+  notIngress?: string[];
 }
 
 export const CHAIN = {
@@ -189,7 +192,8 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
   }
 
   // nat: dispatch, then one chain per service entry point and per backend.
-  nat.set(CHAIN.services, [...vipRules, `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${CHAIN.ingress}`]);
+  const notIngress = (node.notIngress ?? []).map((a) => `-d ${a}/32 -j RETURN`);
+  nat.set(CHAIN.services, [...vipRules, ...notIngress, `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${CHAIN.ingress}`]);
   // host_ip-bound ports first, so a bound port wins over a wildcard one of the same number.
   nat.set(CHAIN.ingress, [...ingressBound, ...ingressAny]);
   nat.set(CHAIN.markMasq, [`-j MARK --set-xmark ${MASQ_MARK}/${MASQ_MARK}`]);

@@ -142,3 +142,12 @@ test('chain names are stable, within 28 characters, and UDP entry points list th
   for (const c of a.tables.nat.keys()) assert.ok(c.length <= 28, c);
   assert.deepEqual(a.udpFlows.get('ingress/svc-web/udp//5353/10.0.0.5'), ['-p', 'udp', '--orig-port-dst', '5353', '--reply-src', '10.0.0.5', '--reply-port-src', '53']);
 });
+
+test('a published port 53 does not capture queries to the resolver address', async () => {
+  const dns = svc({ ports: [{ protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'ingress' }], backends: [['t1', 'n1', { ing: '10.0.0.5' }]] });
+  const fake = new FakeIptables({ localAddrs: ['192.0.2.10', '169.254.53.53', '10.0.0.1'], routes: [{ subnet: '10.0.0.0/24', dev: 'br-ing' }] });
+  const applier = new IptablesApplier({ exec: fake.exec });
+  await applier.restore(renderRestore(plan({ ingressNetworkId: 'ing', networks: { ing: NETS.ing }, services: [dns] }, { ...NODE, notIngress: ['169.254.53.53'] }), { kernel: await applier.readKernel() }));
+  assert.deepEqual(fake.trace({ proto: 'udp', src: '10.0.0.9', dst: '169.254.53.53', dport: 53, from: 'br-ing' }).map((o) => o.dnat), [false]);
+  assert.deepEqual(fake.trace(outside('192.0.2.10', 53, 'udp')).map((o) => o.to), ['10.0.0.5:53']);
+});
