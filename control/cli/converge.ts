@@ -5,6 +5,10 @@
  * the daemon rolled back reports "service rolled back: ...". Docker waits without a deadline, and so does this:
  * a stuck task shows its error on its line (e.g. "no suitable node (...)"), and Ctrl-C leaves it running
  * ("Operation continuing in background.").
+ *
+ * One step beyond docker: when an update this command started is rolled back by the daemon (failure action
+ * rollback), docker exits 0 if the old tasks converge before the rollback is marked complete. Here that still
+ * ends with "service rolled back: <reason>" and a non-zero exit, so scripts see the update did not take.
  */
 import type { Node, Service, Task } from '../api/types';
 import type { Client } from './client';
@@ -39,6 +43,9 @@ export async function waitForConvergence(client: Client, serviceId: string, opts
   let rollback = false;
   let converged = false;
   let convergedAt = 0;
+  let firstPoll = true;
+  /** Why the daemon rolled back the update this command started (not set for a requested rollback). */
+  let rolledBack: string | undefined;
   for (;;) {
     if (interrupted) {
       if (!converged) {
@@ -62,6 +69,7 @@ export async function waitForConvergence(client: Client, serviceId: string, opts
         throw new ConvergeError(`service update paused: ${us.Message ?? ''}`);
       case 'rollback_started':
         if (!rollback && us.Message) frame.apply([{ id: 'rollback', text: us.Message }]);
+        if (!rollback && !firstPoll) rolledBack = us.Message ?? '';
         rollback = true;
         break;
       case 'rollback_paused':
@@ -70,8 +78,10 @@ export async function waitForConvergence(client: Client, serviceId: string, opts
         if (!converged) throw new ConvergeError(`service rolled back: ${us.Message ?? ''}`);
         break;
     }
+    firstPoll = false;
     if (converged && now() - convergedAt >= monitorMs) {
       frame.apply([VERIFY_CONVERGED]);
+      if (rolledBack !== undefined) throw new ConvergeError(`service rolled back: ${rolledBack}`);
       return;
     }
     const [tasks, nodes]: [Task[], Node[]] = await Promise.all([

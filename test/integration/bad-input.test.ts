@@ -9,7 +9,7 @@ import { Agent, request } from 'undici';
 import { SwarmdProcess } from '../lab/swarmd-process';
 import { requireCommands } from '../lab/require';
 
-const d = new SwarmdProcess();
+const d = new SwarmdProcess(['--dns-addr', '']);
 let dispatcher: Agent;
 
 before(async () => {
@@ -30,6 +30,7 @@ async function api(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unkno
     dispatcher,
     body: body === undefined ? undefined : JSON.stringify(body),
     headers: { 'content-type': 'application/json' },
+    reset: true, // a new connection each time: swarmctl runs between requests can outlast the server's keep-alive
   });
   const text = await r.body.text();
   return { status: r.statusCode, json: text ? JSON.parse(text) : undefined };
@@ -100,4 +101,39 @@ test('a task whose command does not exist is REJECTED with the reason, and the s
   d.ok('service', 'create', '-d', '--name', 'broken', '--restart-condition', 'none', 'busybox', 'no-such-command-xyz');
   await d.until('rejected', () => /Rejected.*no-such-command-xyz/.test(d.ok('service', 'ps', '--no-trunc', 'broken')));
   d.ok('service', 'rm', 'broken');
+});
+
+test('bad update and rollback settings are refused, naming the field, and change nothing', async () => {
+  refused(['service', 'update', '--update-parallelism', '-1', 'web'], /--update-parallelism/);
+  refused(['service', 'update', '--update-max-failure-ratio', '1.5', 'web'], /--update-max-failure-ratio.*ratio from 0 to 1/);
+  refused(['service', 'update', '--rollback-max-failure-ratio', '-0.1', 'web'], /--rollback-max-failure-ratio/);
+  refused(['service', 'update', '--update-delay', '-1s', 'web'], /update-delay/);
+  refused(['service', 'update', '--update-monitor', '-1s', 'web'], /update-monitor/);
+
+  const current = (await api('GET', '/services/web')).json;
+  const update = (config: object) => api('POST', `/services/web/update?version=${current.Version.Index}`, { ...current.Spec, UpdateConfig: { ...current.Spec.UpdateConfig, ...config } });
+  for (const [config, field] of [
+    [{ Parallelism: -1 }, /parallelism/i],
+    [{ MaxFailureRatio: 1.5 }, /update-maxfailureratio cannot be less than 0 or bigger than 1/],
+    [{ MaxFailureRatio: -1 }, /update-maxfailureratio/],
+    [{ Delay: -1e9 }, /update-delay cannot be negative/],
+    [{ Monitor: -1e9 }, /update-monitor cannot be negative/],
+  ] as const) {
+    const r = await update(config);
+    assert.equal(r.status, 400, JSON.stringify(config));
+    assert.match(r.json.message, field, `the message names the field (Docker's words): ${r.json.message}`);
+  }
+  assert.equal((await api('GET', '/services/web')).json.Version.Index, current.Version.Index, 'nothing changed');
+
+  // A service never updated has no previous spec to roll back to.
+  d.ok('service', 'create', '-d', '--name', 'fresh', 'busybox', 'sleep', '3600');
+  const fresh = (await api('GET', '/services/fresh')).json;
+  const r = await api('POST', `/services/fresh/update?version=${fresh.Version.Index}&rollback=previous`, fresh.Spec);
+  assert.ok(r.status >= 400 && r.status < 500, `status ${r.status}`);
+  assert.match(r.json.message, /service fresh does not have a previous spec/);
+  const cli = d.cli('service', 'rollback', 'fresh');
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /does not have a previous spec/);
+  assert.deepEqual((await api('GET', '/services/fresh')).json, fresh, 'nothing changed');
+  d.ok('service', 'rm', 'fresh');
 });

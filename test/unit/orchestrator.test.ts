@@ -154,13 +154,14 @@ test('reaper: keeps at most the retention limit per slot and deletes stopped tas
   assert.deepEqual(doomed.sort(), ['r1', 't0', 't1']);
 });
 
-test('a changed task template replaces running tasks stop-first and ends never-scheduled ones', async () => {
+test('a changed task template (all slots at once) replaces running tasks stop-first and ends never-scheduled ones', async () => {
   const o = await setup({ replicas: 2, restart: { Condition: 'any', Delay: 0 } });
   const [a, b] = o.live().sort((x, y) => x.Slot! - y.Slot!);
   await o.report(a, 'running'); // slot 1 runs; slot 2 never got scheduled
   await o.store.update((tx) => {
     const s = edit(tx.get('service', o.service.ID)!);
     s.Spec.TaskTemplate.ContainerSpec.Image = 'busybox:2';
+    s.Spec.UpdateConfig = { Parallelism: 0 };
     const w = tx.update('service', s);
     tx.update('service', { ...w, SpecVersion: { Index: w.Version.Index } });
   });

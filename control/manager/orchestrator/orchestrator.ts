@@ -5,6 +5,9 @@
  * restart policy: the old one is told to shut down and a successor takes its slot, held at desired state READY
  * for the restart delay and until the old task has stopped, then released to RUNNING.
  *
+ * Tasks made from an older spec are the rolling updater's (../updater/updater.ts), which runs inside this same
+ * reconcile transaction right after the slots are supervised: it replaces them slot by slot per UpdateConfig.
+ *
  * It is level-triggered: every store change kicks one reconcile of everything (coalesced), so a missed event or
  * a restart of swarmd never leaves work undone.
  */
@@ -15,8 +18,12 @@ import { before, isTerminal, rank } from '../../api/task-state';
 import type { Node, Service, Task, TaskState } from '../../api/types';
 import { edit, type Store, type WriteTx } from '../../store/store';
 import { StoreReactor } from '../../store/store-reactor';
+import { Updater } from '../updater/updater';
 import { newTask, slotKey } from './new-task';
 import { RestartHistory, restartDelayMs, shouldRestart } from './restart-policy';
+import { invalidNode } from './task-checks';
+
+export { isOutdated, invalidNode } from './task-checks';
 
 /** How long a successor waits for its predecessor to stop before it starts anyway (swarmkit's 1 minute). */
 const OLD_TASK_TIMEOUT_MS = 60_000;
@@ -36,9 +43,16 @@ export class Orchestrator implements Component {
   /** Successors held at READY: the time each may start. */
   private releaseAt = new Map<string, number>();
   private timers = new Map<string, Timer>();
+  private readonly updater: Updater;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.reactor = new StoreReactor({ ...opts, on: ['service', 'task', 'node', 'network'], job: () => this.reconcile(), what: 'reconcile' });
+    this.updater = new Updater({
+      log: opts.log.child({ component: 'updater' }),
+      // An update's successor waits only for the old task to stop: no restart delay.
+      hold: (taskId) => this.holdUntil(taskId, this.opts.clock.now()),
+      wake: (serviceId, at) => this.wakeAt(`update/${serviceId}`, at),
+    });
   }
 
   async start(): Promise<void> {
@@ -60,12 +74,15 @@ export class Orchestrator implements Component {
     const now = this.opts.clock.now();
     await this.opts.store.update((tx) => {
       const nodes = new Map(tx.list('node').map((n) => [n.ID, n]));
-      for (const service of tx.list('service')) {
+      const services = tx.list('service');
+      for (const service of services) {
         const tasks = tx.tasksByService(service.ID);
         if (service.Spec.Mode.Global) this.reconcileGlobal(tx, service, tasks, nodes, now);
         else this.reconcileReplicated(tx, service, tasks, nodes, now);
-        this.releaseSuccessors(tx, tasks, nodes, now);
+        this.updater.reconcile(tx, service.ID, now);
+        this.releaseSuccessors(tx, tx.tasksByService(service.ID), nodes, now);
       }
+      this.updater.forgetExcept(new Set(services.map((s) => s.ID)));
     });
   }
 
@@ -122,9 +139,8 @@ export class Orchestrator implements Component {
   }
 
   /**
-   * Replaces the slot's live task if it stopped or lost its node (per the restart policy), or if the service's
-   * task template changed since it was made. (Replacing every out-of-date slot at once, stop-first, is the
-   * plain form; the rolling updater with batches, delays and failure actions takes this over.)
+   * Replaces the slot's live task if it stopped or lost its node, per the restart policy. A task of an older spec
+   * is left to the updater, unless it stops: then its successor simply gets the current spec, as in swarmkit.
    */
   private superviseSlot(tx: WriteTx, service: Service, slotTasks: Task[], nodes: Map<string, Node>, now: number): void {
     for (const t of slotTasks) {
@@ -134,15 +150,6 @@ export class Orchestrator implements Component {
         continue;
       }
       if (rank(t.DesiredState) > rank('running')) continue;
-      if (isOutdated(t, service) && !isTerminal(t.Status.State)) {
-        this.setDesired(tx, t, 'shutdown');
-        if (rank(t.Status.State) < rank('assigned')) this.endUnscheduled(tx, t, now);
-        const placement = service.Spec.Mode.Global ? { nodeId: t.NodeID } : { slot: t.Slot };
-        const successor = newTask(service, placement, rank(t.Status.State) >= rank('assigned') ? 'ready' : 'running', now);
-        tx.create('task', successor);
-        if (successor.DesiredState === 'ready') this.holdUntil(successor.ID, now);
-        continue;
-      }
       const nodeInvalid = t.NodeID !== undefined && rank(t.Status.State) >= rank('assigned') && invalidNode(nodes.get(t.NodeID));
       const ended = rank(t.Status.State) > rank('running');
       if (!ended && !nodeInvalid) continue;
@@ -205,13 +212,18 @@ export class Orchestrator implements Component {
 
   private holdUntil(taskId: string, at: number, wakeAt = at): void {
     this.releaseAt.set(taskId, at);
-    this.timers.get(taskId)?.cancel();
+    this.wakeAt(taskId, wakeAt);
+  }
+
+  /** One timer per key (a held task, a service's update): a later request replaces the earlier one. */
+  private wakeAt(key: string, at: number): void {
+    this.timers.get(key)?.cancel();
     this.timers.set(
-      taskId,
+      key,
       this.opts.clock.setTimeout(() => {
-        this.timers.delete(taskId);
+        this.timers.delete(key);
         this.reactor.kick();
-      }, Math.max(0, wakeAt - this.opts.clock.now())),
+      }, Math.max(0, at - this.opts.clock.now())),
     );
   }
 
@@ -227,18 +239,4 @@ export class Orchestrator implements Component {
     if (!before(current.DesiredState, desired)) return; // desired state only moves forward
     tx.update('task', { ...current, DesiredState: desired });
   }
-}
-
-/** Whether the task was made from an older task template or endpoint than the service has now. */
-export function isOutdated(task: Task, service: Service): boolean {
-  if (task.SpecVersion?.Index === (service.SpecVersion?.Index ?? service.Version.Index)) return false;
-  return (
-    JSON.stringify(task.Spec) !== JSON.stringify(service.Spec.TaskTemplate) ||
-    JSON.stringify(task.Endpoint?.Spec ?? {}) !== JSON.stringify(service.Endpoint.Spec ?? {})
-  );
-}
-
-/** A node that can no longer run its tasks: gone, down, or drained. */
-export function invalidNode(node: Node | undefined): boolean {
-  return !node || node.Status.State === 'down' || node.Spec.Availability === 'drain';
 }
