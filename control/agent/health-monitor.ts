@@ -62,6 +62,8 @@ export interface HealthMonitorOptions {
   clock: Clock;
   /** When the task's process started (ms since the epoch), for the start period; default: now. */
   startedAt?: number;
+  /** Called with the new State.Health after every probe (to keep it where inspect can read it). */
+  onProbe?: (state: HealthState) => void;
 }
 
 export class HealthMonitor implements HealthFeed {
@@ -139,6 +141,7 @@ export class HealthMonitor implements HealthFeed {
     this.inFlight = undefined;
     if (this.closed) return;
     this.record(start, clock.now(), result);
+    this.opts.onProbe?.(this.state());
     this.schedule();
   }
 
