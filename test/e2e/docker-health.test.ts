@@ -20,7 +20,8 @@ const LABEL_NODE = 'com.docker.swarm.node.id';
 const LABEL_TASK = 'com.docker.swarm.task.id';
 
 const engine = new Docker({ socketPath: ENGINE.slice('unix://'.length) });
-const d = new SwarmdProcess([], { executor: 'docker', dockerHost: ENGINE });
+// No embedded DNS: these tasks need none, and its host-wide address may be taken by another run.
+const d = new SwarmdProcess(['--dns-addr', ''], { executor: 'docker', dockerHost: ENGINE });
 let nodeId = '';
 
 let ready: Promise<void> | undefined;

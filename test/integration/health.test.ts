@@ -14,7 +14,8 @@ import { SwarmdProcess } from '../lab/swarmd-process';
 import { requireCommands } from '../lab/require';
 import { execCapture } from '../../control/base/exec';
 
-const d = new SwarmdProcess();
+// No embedded DNS: these tasks need none, and its host-wide address may be taken by another run.
+const d = new SwarmdProcess(['--dns-addr', '']);
 const dir = mkdtempSync(join(tmpdir(), 'shoal-health-'));
 const ready = join(dir, 'ready');
 

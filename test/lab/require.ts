@@ -12,6 +12,7 @@ const PACKAGES: Record<string, string> = {
   docker: 'docker.io',
   busybox: 'busybox-static',
   unshare: 'util-linux',
+  nsenter: 'util-linux',
 };
 
 export function requireCommands(names: string[]): void {
