@@ -32,6 +32,7 @@ import { nodeMatchesService } from './manager/orchestrator/global-eligibility';
 import { Dispatcher } from './manager/dispatcher/dispatcher';
 import { newClusterObject } from './cluster-object';
 import { parseLogQuery, pipeTaskLogs } from './log-stream';
+import { followNewTasks } from './log-follow';
 import { engineInfo, engineVersion } from './engine-info';
 import { EndpointPublisher } from './endpoints/endpoint-publisher';
 import { UserspaceMesh } from '../mesh/userspace/userspace-mesh';
@@ -212,19 +213,26 @@ export class Daemon implements Component, Backend {
   async logs(kind: 'service' | 'task', ref: string, req: Request, res: import('node:http').ServerResponse): Promise<void> {
     const api = this.control();
     const q = parseLogQuery(req.query);
-    const tasks = kind === 'service' ? this.store.view((tx) => tx.tasksByService(resolveService(tx, ref).ID)) : [api.getTask(ref)];
+    const serviceId = kind === 'service' ? this.store.view((tx) => resolveService(tx, ref).ID) : undefined;
+    const tasks = serviceId ? this.store.view((tx) => tx.tasksByService(serviceId)) : [api.getTask(ref)];
     const local = tasks.filter((t) => t.NodeID === this.swarm!.nodeId);
     res.writeHead(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream' });
     res.flushHeaders();
     const abort = new AbortController();
     res.on('close', () => abort.abort());
-    await Promise.all(
-      local.map((t) =>
-        pipeTaskLogs(t, this.cfg.executor.controller(t).logs({ follow: q.follow, tail: q.tail, signal: abort.signal }), q, res).catch((e) =>
-          this.cfg.log.debug('log stream ended', { task: t.ID, err: errorMessage(e) }),
-        ),
-      ),
-    );
+    const pipe = (t: (typeof tasks)[number], tail: number | undefined): Promise<void> =>
+      pipeTaskLogs(t, this.cfg.executor.controller(t).logs({ follow: q.follow, tail, signal: abort.signal }), q, res).catch((e) =>
+        this.cfg.log.debug('log stream ended', { task: t.ID, err: errorMessage(e) }),
+      );
+    const pipes = local.map((t) => pipe(t, q.tail));
+    if (q.follow && serviceId) {
+      // Following a service: tasks that start later join the stream, until the client leaves.
+      const known = new Set(local.map((t) => t.ID));
+      const stop = followNewTasks(this.store, serviceId, this.swarm!.nodeId, known, (t) => pipes.push(pipe(t, undefined)));
+      await new Promise<void>((resolve) => (abort.signal.aborted ? resolve() : abort.signal.addEventListener('abort', () => resolve(), { once: true })));
+      stop();
+    }
+    await Promise.all(pipes);
     res.end();
   }
 

@@ -17,6 +17,10 @@ import type { NetworkPlumber, TaskInterface } from '../../overlay/network-plumbe
 import type { Controller, Executor, ExitStatus, LogLine, LogOptions, NodeFacts } from './executor';
 import { LABEL, containerName, createOptions } from './docker-spec';
 import { decodeLogs } from './docker-logs';
+import { systemClock } from '../base/clock';
+import { healthTimings } from './health-config';
+import type { HealthFeed, HealthStatus } from './health-monitor';
+import { PolledHealthFeed, pollPeriod } from './health-poll';
 
 export interface DockerExecutorOptions {
   /** A dockerode client, or the path of the engine's unix socket (e.g. /run/shoal-docker.sock). */
@@ -105,6 +109,7 @@ class DockerController implements Controller {
   private readonly log: Logger;
   /** The container's ID once known: cheaper and rename-proof for the calls that follow. */
   private containerId: string | undefined;
+  private healthFeed: PolledHealthFeed | undefined;
 
   constructor(
     private readonly docker: Docker,
@@ -204,6 +209,28 @@ class DockerController implements Controller {
     return { exitCode, message };
   }
 
+  /**
+   * The engine runs the probes (the service's HealthConfig, or the image's HEALTHCHECK when the service sets no
+   * Test: the engine merged them into the container's Config at create); Shoal follows State.Health.
+   */
+  async health(): Promise<HealthFeed | undefined> {
+    if (this.healthFeed) return this.healthFeed;
+    const info = await this.mustInspect();
+    const h = info.Config?.Healthcheck as { Test?: string[]; Interval?: number } | undefined;
+    if (!h?.Test?.length || h.Test[0] === 'NONE') return undefined;
+    const read = async (): Promise<HealthStatus | undefined> => {
+      const now = await this.inspect();
+      const status = (now?.State as { Health?: { Status?: string } } | undefined)?.Health?.Status;
+      return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? status : undefined;
+    };
+    const feed = new PolledHealthFeed(read, systemClock, pollPeriod(healthTimings({ Interval: h.Interval }).intervalMs), (e) =>
+      this.log.debug('cannot read the container\'s health', { err: e }),
+    );
+    this.healthFeed = feed;
+    await feed.start();
+    return feed;
+  }
+
   async shutdown(gracePeriodMs: number): Promise<void> {
     const info = await this.inspect();
     if (!info || !info.State.Running) return;
@@ -219,6 +246,7 @@ class DockerController implements Controller {
   }
 
   async remove(): Promise<void> {
+    this.healthFeed?.close();
     const info = await this.inspect();
     if (info) {
       await this.docker

@@ -7,6 +7,13 @@
  * ("No such image: busybox:none", "task has no command: ...").
  */
 import type { Task } from '../api/types';
+import type { HealthFeed } from './health-monitor';
+
+/**
+ * Why a task killed for failing its health check failed: swarmkit's ErrContainerUnhealthy, word for word (after
+ * "task: non-zero exit (N): "), for both executors, so scripts that read `service ps` errors see Docker's text.
+ */
+export const UNHEALTHY_ERROR = 'dockerexec: unhealthy container';
 
 /** How a task's main process ended. */
 export interface ExitStatus {
@@ -56,6 +63,12 @@ export interface Controller {
   remove(): Promise<void>;
   /** Whether the task's main process is alive now (used to adopt tasks after a swarmd restart). */
   isRunning(): Promise<boolean>;
+  /**
+   * The task's health check, followed from the moment its process started; undefined when it has none (no
+   * HealthConfig.Test and, for docker, no HEALTHCHECK in the image; or Test ["NONE"]). Called after start();
+   * every call returns the same feed. Optional: an executor without health checks leaves it out.
+   */
+  health?(): Promise<HealthFeed | undefined>;
   /** The task's output, oldest first; with follow, keeps yielding until the signal aborts or the task is removed. */
   logs(opts: LogOptions): AsyncIterable<LogLine>;
 }

@@ -17,6 +17,10 @@ import type { Logger } from '../base/log';
 import type { Task } from '../api/types';
 import type { LocalNetwork, NetworkPlumber } from '../../overlay/network-plumber';
 import type { Controller, ExitStatus, LogLine, LogOptions } from './executor';
+import { systemClock, type Clock } from '../base/clock';
+import { healthTimings } from './health-config';
+import { HealthMonitor, type HealthFeed } from './health-monitor';
+import { probeCommand, processProbe } from './process-health-probe';
 import { isAlive, TaskFiles, writeJsonAtomic, type TaskExitRecord, type TaskProcessState } from './process-task-files';
 import { netnsName, resolvConf, taskInterfaces, taskLaunch } from './process-task-plan';
 import type { ShimClient } from './process-shim-client';
@@ -45,11 +49,14 @@ export interface ProcessControllerContext {
   plumbing: Limiter;
   /** Networks ensured lately: network ID → when (ms) and the promise of that ensure. */
   networks: Map<string, { at: number; done: Promise<void> }>;
+  /** Times health probes; the system clock by default. */
+  clock?: Clock;
 }
 
 export class ProcessController implements Controller {
   private readonly files: TaskFiles;
   private readonly ns: string;
+  private monitor: HealthMonitor | undefined;
 
   constructor(
     private readonly task: Task,
@@ -62,6 +69,7 @@ export class ProcessController implements Controller {
   async prepare(): Promise<void> {
     if (await this.isRunning()) return; // adopted: leave it as it is
     taskLaunch(this.task); // refuse early (no command, not on PATH, bad signal...) before making anything
+    probeCommand(this.task); // and a health check this node cannot run
     const ifaces = taskInterfaces(this.task);
     await this.files.create();
     await this.ctx.netns.add(this.ns);
@@ -97,7 +105,31 @@ export class ProcessController implements Controller {
     return { exitCode: exit.exitCode, message: exit.exitCode === 0 ? undefined : exit.message ?? `task: non-zero exit (${exit.exitCode})` };
   }
 
+  /** Probes run by a HealthMonitor in this swarmd (a restarted one starts a new monitor for an adopted task). */
+  async health(): Promise<HealthFeed | undefined> {
+    if (this.monitor) return this.monitor;
+    const cmd = probeCommand(this.task);
+    if (!cmd) return undefined;
+    const started = this.files.readState()?.startedAt;
+    this.monitor = new HealthMonitor({
+      timings: healthTimings(this.task.Spec.ContainerSpec.Healthcheck),
+      probe: processProbe(cmd, this.files),
+      clock: this.ctx.clock ?? systemClock,
+      startedAt: started ? Date.parse(started) : undefined,
+      onProbe: (h) => {
+        try {
+          writeJsonAtomic(this.files.healthPath, h);
+        } catch (e) {
+          this.ctx.log.debug('cannot record the health state', { task: this.task.ID, err: e }); // removed meanwhile
+        }
+      },
+    });
+    this.monitor.start();
+    return this.monitor;
+  }
+
   async shutdown(gracePeriodMs: number): Promise<void> {
+    this.monitor?.close(); // a probe of a stopping task would only add noise
     const state = this.files.readState();
     if (!state) return;
     if (isAlive(state.pid, state.startTime)) {
@@ -115,6 +147,7 @@ export class ProcessController implements Controller {
   }
 
   async remove(): Promise<void> {
+    this.monitor?.close();
     if (await this.isRunning()) await this.shutdown(0);
     // Veths go with the namespace; the scan for host sides is only needed when prepare() made some (or is unknown).
     if ((this.files.readPrepared()?.interfaces ?? 1) > 0) await this.ctx.plumbing.run(() => this.ctx.plumber.detach(this.task.ID));

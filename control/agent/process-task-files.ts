@@ -7,6 +7,7 @@
  *   output.log   stdout and stderr lines with timestamps (task-log-files.ts)
  *   stdout.pipe, stderr.pipe  the FIFOs the task writes to; the shim reads them, and a restarted shim reopens them
  *   prepared.json  how many interfaces prepare() gave the task (so remove() skips the veth scan when none)
+ *   health.json  the health check's State.Health (status, failing streak, last probes), as `docker inspect` shows
  * A pid alone is not an identity: pids are recycled, so a process is "ours" only while /proc/PID/stat still shows
  * the start time recorded with it. JSON files are written to a temporary name and renamed, so a reader never sees
  * half a file.
@@ -67,6 +68,9 @@ export class TaskFiles {
   }
   get stderrPipePath(): string {
     return join(this.dir, 'stderr.pipe');
+  }
+  get healthPath(): string {
+    return join(this.dir, 'health.json');
   }
   get preparedPath(): string {
     return join(this.dir, 'prepared.json');

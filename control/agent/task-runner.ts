@@ -3,12 +3,18 @@
  * (swarmkit's exec.Do), and reports every state it reaches. States only move forward: ASSIGNED → ACCEPTED →
  * PREPARING → READY → STARTING → RUNNING → COMPLETE/FAILED, or SHUTDOWN when told to stop, REJECTED when it
  * cannot even be prepared. A step never goes past the desired state, except that a running task is waited on.
+ *
+ * Health checks (swarmkit's Docker controller): a task with one stays STARTING until its first healthy result,
+ * then goes RUNNING; unhealthy at any point, it is stopped and ends FAILED with Docker's "task: non-zero exit (N):
+ * dockerexec: unhealthy container", so the orchestrator replaces it and the mesh and DNS (RUNNING tasks only)
+ * never route to it.
  */
 import type { Logger } from '../base/log';
 import { errorMessage } from '../base/errors';
 import { rank } from '../api/task-state';
 import type { Task, TaskState, TaskStatus } from '../api/types';
-import type { Controller } from './executor';
+import { UNHEALTHY_ERROR, type Controller } from './executor';
+import type { HealthFeed, HealthStatus } from './health-monitor';
 import type { TaskGate } from './task-gate';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
@@ -95,7 +101,7 @@ export class TaskRunner {
     }
     if (rank(s) >= rank('complete')) return false;
     if (s === 'running') {
-      this.watchExit();
+      if (!this.waiting) this.watch(await this.followHealth());
       return false;
     }
     // Below RUNNING: step forward only while short of the desired state.
@@ -121,37 +127,87 @@ export class TaskRunner {
       case 'ready':
         this.move('starting');
         return true;
-      case 'starting':
+      case 'starting': {
+        if (this.waiting) return false; // started, and waiting for its first healthy check
         try {
           await this.controller.start();
         } catch (e) {
           this.move('failed', errorMessage(e));
           return false;
         }
-        await this.gate?.admit(this.id);
-        this.move('running');
-        return true;
+        const feed = await this.followHealth();
+        if (!feed) {
+          await this.gate?.admit(this.id);
+          this.move('running');
+          return true;
+        }
+        this.watch(feed); // RUNNING comes with the first healthy result
+        return false;
+      }
       default:
         return false;
     }
   }
 
-  /** A running task is waited on in the background; its exit moves it to COMPLETE or FAILED. */
-  private watchExit(): void {
+  /**
+   * The task's health feed, or undefined when it has no check. A feed that cannot be had (a broken check) is
+   * logged and ignored: the task runs unchecked rather than fails on our side.
+   */
+  private async followHealth(): Promise<HealthFeed | undefined> {
+    try {
+      return await this.controller.health?.();
+    } catch (e) {
+      this.log.warn('cannot follow the task\'s health check', { task: this.id, err: e });
+      return undefined;
+    }
+  }
+
+  /**
+   * A started task is waited on in the background: its exit moves it to COMPLETE or FAILED. With a health feed,
+   * the first healthy result moves a STARTING task to RUNNING, and an unhealthy one stops the task, whose exit
+   * then reads as FAILED "unhealthy container".
+   */
+  private watch(feed: HealthFeed | undefined): void {
     if (this.waiting) return;
     this.waiting = true;
+    let unhealthy = false;
+    let admitting = false;
+    const onHealth = (h: HealthStatus): void => {
+      if (this.removed || rank(this.state) >= rank('complete') || rank(this.desired) >= rank('shutdown')) return;
+      if (h === 'healthy' && this.state === 'starting' && !admitting) {
+        // Healthy: into the data plane first, then RUNNING (see TaskGate).
+        admitting = true;
+        void (this.gate?.admit(this.id) ?? Promise.resolve()).then(() => {
+          if (!unhealthy && this.state === 'starting' && !this.removed && rank(this.desired) < rank('shutdown')) this.move('running');
+        });
+      } else if (h === 'unhealthy' && !unhealthy) {
+        unhealthy = true;
+        this.log.info('task is unhealthy: stopping it', { task: this.id });
+        // Out of the mesh and DNS before it is stopped, like any task that stops.
+        void (this.gate?.evict(this.id) ?? Promise.resolve())
+          .then(() => this.controller.shutdown(this.grace()))
+          .catch((e) => this.log.warn('shutdown of an unhealthy task failed', { task: this.id, err: e }));
+      }
+    };
+    const unsubscribe = feed?.onChange(onHealth);
+    if (feed && feed.status !== 'starting') onHealth(feed.status);
     this.controller
       .wait()
       .then((exit) => {
         if (this.removed || rank(this.state) >= rank('complete')) return;
         if (rank(this.desired) >= rank('shutdown')) this.move('shutdown');
-        else if (exit.exitCode === 0) this.move('complete', undefined, 0);
+        else if (unhealthy) {
+          const err = exit.exitCode !== 0 ? `task: non-zero exit (${exit.exitCode}): ${UNHEALTHY_ERROR}` : UNHEALTHY_ERROR;
+          this.move('failed', err, exit.exitCode);
+        } else if (exit.exitCode === 0) this.move('complete', undefined, 0);
         else this.move('failed', exit.message ?? `task: non-zero exit (${exit.exitCode})`, exit.exitCode);
       })
       .catch((e) => {
         if (!this.removed && rank(this.state) < rank('complete')) this.move('failed', errorMessage(e));
       })
       .finally(() => {
+        unsubscribe?.();
+        feed?.close();
         this.waiting = false;
         void this.pump();
       });

@@ -144,8 +144,10 @@ function normalizeHealthcheck(h: Json | undefined, path: string): HealthConfig |
     }
     return v || undefined;
   };
+  const test = nonEmpty(stringArrayAt(h, 'Test', path));
+  checkHealthTest(test, join(path, 'Test'));
   const out: Json = {
-    Test: nonEmpty(stringArrayAt(h, 'Test', path)),
+    Test: test,
     Interval: duration('Interval'),
     Timeout: duration('Timeout'),
     StartPeriod: duration('StartPeriod'),
@@ -157,6 +159,25 @@ function normalizeHealthcheck(h: Json | undefined, path: string): HealthConfig |
   }
   out.Retries = retries || undefined;
   return strip(out) as HealthConfig;
+}
+
+/**
+ * Docker's three forms, refused here rather than found out on every node as a task that never turns healthy:
+ * ["NONE"], ["CMD", arg...] and ["CMD-SHELL", "command"]; an empty Test inherits the image's.
+ */
+function checkHealthTest(test: string[] | undefined, field: string): void {
+  if (!test) return;
+  const [kind, ...rest] = test;
+  const ok =
+    (kind === 'NONE' && rest.length === 0) ||
+    (kind === 'CMD' && rest.length > 0 && rest[0] !== '') ||
+    (kind === 'CMD-SHELL' && rest.length === 1 && rest[0] !== '');
+  if (!ok) {
+    throw invalidArgument(
+      field,
+      `invalid ${field} ${JSON.stringify(test)}: use ["NONE"], ["CMD", "executable", "arg"...] or ["CMD-SHELL", "command"]`,
+    );
+  }
 }
 
 function normalizeDNSConfig(d: Json | undefined, path: string): DNSConfig {

@@ -110,7 +110,13 @@ export function healthConfigFrom(flags: ParsedFlags, base?: HealthConfig): Healt
   const h: HealthConfig = { ...(base ?? {}) };
   if (base?.Test?.[0] === 'NONE') delete h.Test;
   if (flags.changed('health-cmd')) h.Test = ['CMD-SHELL', flags.str('health-cmd') as string];
-  if (flags.changed('health-interval')) h.Interval = flags.num('health-interval');
+  if (flags.changed('health-interval')) {
+    h.Interval = flags.num('health-interval');
+    // Docker reads 0 as "the default (30s)": with retries asked for, that is almost surely not what was meant.
+    if (h.Interval === 0 && flags.changed('health-retries')) {
+      throw new UsageError('invalid --health-interval 0 with --health-retries: give the time between checks (at least 1ms), or leave --health-interval out for the default 30s');
+    }
+  }
   if (flags.changed('health-timeout')) h.Timeout = flags.num('health-timeout');
   if (flags.changed('health-retries')) h.Retries = flags.num('health-retries');
   if (flags.changed('health-start-period')) h.StartPeriod = flags.num('health-start-period');

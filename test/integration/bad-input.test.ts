@@ -57,6 +57,10 @@ test('swarmctl refuses bad flags and values, naming them', () => {
   refused(['node', 'update', '--availability', 'drain', 'no-such-node'], /node no-such-node not found/);
   refused(['node', 'update', '--availability', 'sideways', 'self'], /availability/i);
   refused(['service', 'update', '--image', 'busybox:2', 'no-such-service'], /service no-such-service not found/);
+  refused(['service', 'create', '--name', 'x', '--health-cmd', 'true', '--health-interval', '0', '--health-retries', '3', 'busybox'], /invalid --health-interval 0 with --health-retries/);
+  refused(['service', 'create', '--name', 'x', '--health-cmd', 'true', '--health-interval', '-1s', 'busybox'], /--health-interval/);
+  refused(['service', 'create', '--name', 'x', '--health-cmd', 'true', '--health-timeout', '500us', 'busybox'], /Timeout in HealthConfig cannot be less than 1ms/);
+  refused(['service', 'update', '--health-interval', '100us', 'web'], /Interval in HealthConfig cannot be less than 1ms/);
   assert.equal(d.ok('service', 'ls', '-q').trim().split('\n').length, 1, 'no service was created');
 });
 
@@ -74,6 +78,19 @@ test('the API refuses the same things with Docker status codes and {"message"}',
   assert.match(r.json.message, /name conflicts/);
   r = await api('POST', '/services/create', { ...spec, Mode: { Replicated: { Replicas: 1 } }, EndpointSpec: { Ports: [{ TargetPort: 99999 }] } });
   assert.equal(r.status, 400);
+  const health = (h: object) => ({ ...spec, Mode: { Replicated: { Replicas: 1 } }, TaskTemplate: { ContainerSpec: { Image: 'busybox', Healthcheck: h } } });
+  r = await api('POST', '/services/create', health({ Test: ['CMD-SHELL', 'true'], Timeout: 999 }));
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /ContainerSpec: Timeout in HealthConfig cannot be less than 1ms/);
+  r = await api('POST', '/services/create', health({ Test: ['CMD-SHELL', 'true'], StartPeriod: -1e9 }));
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /StartPeriod/);
+  r = await api('POST', '/services/create', health({ Test: ['SHELL', 'true'] }));
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /TaskTemplate\.ContainerSpec\.Healthcheck\.Test/);
+  r = await api('POST', '/services/create', health({ Test: ['CMD-SHELL', 'true'], Retries: -2 }));
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /Retries in HealthConfig cannot be negative/);
   r = await api('GET', '/services/nope');
   assert.equal(r.status, 404);
   r = await api('GET', '/nodes/nope');

@@ -13,6 +13,7 @@ const PACKAGES: Record<string, string> = {
   busybox: 'busybox-static',
   unshare: 'util-linux',
   haproxy: 'haproxy',
+  nsenter: 'util-linux',
 };
 
 export function requireCommands(names: string[]): void {

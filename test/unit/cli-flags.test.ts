@@ -128,6 +128,7 @@ test('bad values are refused with the flag and the fix', () => {
   usage(() => create(['--endpoint-mode', 'lb', 'nginx']), /"--endpoint-mode" flag/);
   usage(() => create(['--placement-pref', 'pack=x', 'nginx']), /only spread=<label> is supported/);
   usage(() => create(['--no-healthcheck', '--health-cmd', 'x', 'nginx']), /--no-healthcheck conflicts with --health-\* options/);
+  usage(() => create(['--health-cmd', 'x', '--health-interval', '0', '--health-retries', '2', 'nginx']), /invalid --health-interval 0 with --health-retries: give the time between checks/);
   usage(() => create(['--bogus', 'nginx']), /unknown flag: --bogus/);
   usage(() => create(['-Z', 'nginx']), /unknown shorthand flag: 'Z'/);
   usage(() => create(['--name']), /flag needs an argument: --name/);

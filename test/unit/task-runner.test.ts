@@ -4,6 +4,7 @@ import { silentLogger } from '../../control/base/log';
 import { TaskRunner } from '../../control/agent/task-runner';
 import { expand, expandTask, templateValues, containerName } from '../../control/agent/templates';
 import type { Controller, ExitStatus } from '../../control/agent/executor';
+import type { HealthFeed, HealthStatus } from '../../control/agent/health-monitor';
 import type { Task, TaskState, TaskStatus } from '../../control/api/types';
 import { fakeService, fakeTask } from '../fakes/objects';
 
@@ -106,6 +107,114 @@ test('an adopted RUNNING task is waited on, not started again', async () => {
   await r.runner.pump();
   assert.deepEqual(c.calls, ['wait']);
   assert.deepEqual(r.states(), []);
+});
+
+/** A health feed the test moves by hand, as an executor's monitor (or Docker's engine) would. */
+class FakeFeed implements HealthFeed {
+  status: HealthStatus = 'starting';
+  closed = false;
+  private fns = new Set<(s: HealthStatus) => void>();
+  onChange(fn: (s: HealthStatus) => void) {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+  set(s: HealthStatus) {
+    this.status = s;
+    for (const fn of this.fns) fn(s);
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+class CheckedController extends ScriptedController {
+  constructor(readonly feed: FakeFeed) {
+    super();
+  }
+  async health() {
+    this.calls.push('health');
+    return this.feed;
+  }
+}
+
+test('with a health check, a started task stays STARTING until its first healthy result, then RUNNING', async () => {
+  const c = new CheckedController(new FakeFeed());
+  const r = run('running', c);
+  await r.runner.pump();
+  assert.deepEqual(r.states(), ['accepted', 'preparing', 'ready', 'starting']);
+  await r.runner.pump(); // nothing to do but wait: start() is not called again
+  assert.equal(c.calls.filter((x) => x === 'start').length, 1);
+  c.feed.set('healthy');
+  assert.deepEqual(r.states().at(-1), 'running');
+  assert.equal(r.reports.at(-1)!.Message, 'started');
+  // Later flaps to healthy again change nothing; the exit still ends it.
+  c.exit!({ exitCode: 0 });
+  await settle();
+  assert.equal(r.states().at(-1), 'complete');
+  assert.equal(c.feed.closed, true, 'the feed is closed once the task ended');
+});
+
+test('unhealthy before RUNNING: the task is stopped and FAILED with Docker\'s "unhealthy container" error', async () => {
+  const c = new CheckedController(new FakeFeed());
+  const r = run('running', c);
+  await r.runner.pump();
+  c.feed.set('unhealthy');
+  await settle();
+  assert.deepEqual(r.states(), ['accepted', 'preparing', 'ready', 'starting', 'failed']);
+  assert.ok(c.calls.includes('shutdown'));
+  const last = r.reports.at(-1)!;
+  assert.equal(last.Err, 'task: non-zero exit (143): dockerexec: unhealthy container');
+  assert.equal(last.ContainerStatus?.ExitCode, 143);
+});
+
+test('unhealthy after RUNNING: stopped and FAILED the same way', async () => {
+  const c = new CheckedController(new FakeFeed());
+  const r = run('running', c);
+  await r.runner.pump();
+  c.feed.set('healthy');
+  c.feed.set('unhealthy');
+  await settle();
+  assert.deepEqual(r.states().slice(-2), ['running', 'failed']);
+  assert.equal(r.reports.at(-1)!.Err, 'task: non-zero exit (143): dockerexec: unhealthy container');
+});
+
+test('an exit while still waiting for health ends the task with that exit', async () => {
+  const c = new CheckedController(new FakeFeed());
+  const r = run('running', c);
+  await r.runner.pump();
+  c.exit!({ exitCode: 2, message: 'task: non-zero exit (2)' });
+  await settle();
+  assert.deepEqual(r.states().slice(-2), ['starting', 'failed']);
+  assert.equal(r.reports.at(-1)!.Err, 'task: non-zero exit (2)');
+});
+
+test('a shutdown while waiting for health is a SHUTDOWN, and a late unhealthy result changes nothing', async () => {
+  const c = new CheckedController(new FakeFeed());
+  const r = run('running', c);
+  await r.runner.pump();
+  r.runner.update({ ...r.task, DesiredState: 'shutdown' });
+  await settle();
+  c.feed.set('unhealthy');
+  await settle();
+  assert.deepEqual(r.states().slice(-2), ['starting', 'shutdown']);
+  assert.equal(c.calls.filter((x) => x === 'shutdown').length, 1);
+});
+
+test('an adopted RUNNING task follows its health too, and an adopted healthy STARTING one goes RUNNING', async () => {
+  const a = new CheckedController(new FakeFeed());
+  const ra = run('running', a, 'running');
+  await ra.runner.pump();
+  assert.deepEqual(a.calls, ['health', 'wait']);
+  a.feed.set('unhealthy');
+  await settle();
+  assert.equal(ra.reports.at(-1)!.Err, 'task: non-zero exit (143): dockerexec: unhealthy container');
+
+  const feed = new FakeFeed();
+  feed.status = 'healthy';
+  const b = new CheckedController(feed);
+  const rb = run('running', b, 'starting');
+  await rb.runner.pump();
+  assert.deepEqual(rb.states(), ['running']);
 });
 
 test('templates expand Docker placeholders and refuse unknown ones', () => {
