@@ -177,9 +177,11 @@ export class TaskRunner {
       if (h === 'healthy' && this.state === 'starting' && !admitting) {
         // Healthy: into the data plane first, then RUNNING (see TaskGate).
         admitting = true;
-        void (this.gate?.admit(this.id) ?? Promise.resolve()).then(() => {
+        const run = () => {
           if (!unhealthy && this.state === 'starting' && !this.removed && rank(this.desired) < rank('shutdown')) this.move('running');
-        });
+        };
+        if (this.gate) void this.gate.admit(this.id).then(run);
+        else run();
       } else if (h === 'unhealthy' && !unhealthy) {
         unhealthy = true;
         this.log.info('task is unhealthy: stopping it', { task: this.id });
