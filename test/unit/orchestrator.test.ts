@@ -6,6 +6,7 @@ import { MemoryStore } from '../../control/store/memory-store';
 import { edit } from '../../control/store/store';
 import { Orchestrator } from '../../control/manager/orchestrator/orchestrator';
 import { chooseTasksToDelete } from '../../control/manager/orchestrator/task-reaper';
+import { isOutdated } from '../../control/manager/orchestrator/task-checks';
 import type { RestartPolicy, Task, TaskState } from '../../control/api/types';
 import { fakeNode, fakeService, fakeTask } from '../fakes/objects';
 
@@ -206,4 +207,23 @@ test('a successor rejected during its restart delay is replaced only after the d
   await o.settle();
   assert.equal(o.tasks().length, 3, 'replaced once the delay is over');
   await o.orch.stop();
+});
+
+test('an endpoint-only change leaves tasks up to date, unless it moves them on or off ingress', () => {
+  const s = fakeService({ name: 'web', replicas: 1 });
+  s.Spec.EndpointSpec = { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] };
+  s.Endpoint = { Spec: s.Spec.EndpointSpec };
+  const t = fakeTask(s, { slot: 1 });
+  const next = (ports: { TargetPort: number; PublishedPort: number }[]) => {
+    const n = structuredClone(s);
+    n.SpecVersion = { Index: (s.SpecVersion?.Index ?? 1) + 1 };
+    n.Spec.EndpointSpec = { Ports: ports };
+    n.Endpoint = { Spec: n.Spec.EndpointSpec };
+    return n;
+  };
+  assert.equal(isOutdated(t, next([{ TargetPort: 80, PublishedPort: 8080 }, { TargetPort: 80, PublishedPort: 8081 }])), false);
+  assert.equal(isOutdated(t, next([])), true);
+  const image = next([{ TargetPort: 80, PublishedPort: 8080 }]);
+  image.Spec.TaskTemplate = { ...image.Spec.TaskTemplate, ContainerSpec: { ...image.Spec.TaskTemplate.ContainerSpec, Image: 'other' } };
+  assert.equal(isOutdated(t, image), true);
 });
