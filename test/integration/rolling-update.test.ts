@@ -34,7 +34,7 @@ const service = (name: string): Service => JSON.parse(d.ok('service', 'inspect',
 /** Every task of the service, history included, as the API serves them. */
 const tasks = async (name: string): Promise<Task[]> => {
   const filters = encodeURIComponent(JSON.stringify({ service: [name] }));
-  const r = await request(`http://swarmd/v1.41/tasks?filters=${filters}`, { dispatcher });
+  const r = await request(`http://swarmd/v1.41/tasks?filters=${filters}`, { dispatcher, reset: true });
   return (await r.body.json()) as Task[];
 };
 const image = (t: Task) => t.Spec.ContainerSpec.Image;
