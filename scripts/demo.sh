@@ -19,6 +19,7 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v busybox >/dev/null || missing+=(busybox-static)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v iptables-restore >/dev/null || missing+=(iptables)  # the fast mesh; without it swarmd uses userspace proxies
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -36,13 +37,16 @@ for _ in $(seq 1 100); do swarmctl version >/dev/null 2>&1 && break; sleep 0.1; 
 
 if ! swarmctl node ls >/dev/null 2>&1; then swarmctl swarm init --advertise-addr 127.0.0.1; fi
 if ! swarmctl service inspect demo >/dev/null 2>&1; then
-  mkdir -p "$DATA/demo-www"
-  echo "Hello from Shoal: a task of the demo service answered through the routing mesh." > "$DATA/demo-www/index.html"
-  # The process executor runs the command from this machine's filesystem (busybox-static's httpd), each task
-  # in a network namespace of its own; the image name is recorded but not unpacked.
-  swarmctl service create --name demo --replicas 2 --publish "$PORT:80" busybox busybox httpd -f -p 80 -h "$DATA/demo-www"
+  # Each task writes a page naming itself (its hostname is demo-SLOT) and serves it with busybox-static's httpd.
+  # The process executor runs the command from this machine's filesystem, each task in network and UTS
+  # namespaces of its own; the image name is recorded but not unpacked.
+  page='mkdir -p "$0/$(hostname)" && echo "Hello from $(hostname), a task of the demo service, through the routing mesh." > "$0/$(hostname)/index.html" && exec busybox httpd -f -p 80 -h "$0/$(hostname)"'
+  swarmctl service create --name demo --replicas 3 --hostname 'demo-{{.Task.Slot}}' --publish "$PORT:80" busybox sh -c "$page" "$DATA/demo-www"
 fi
 swarmctl service ls
+echo
+echo "--- four requests to 127.0.0.1:$PORT, spread over the replicas by the mesh:"
+for _ in 1 2 3 4; do timeout 3 busybox wget -q -O - "http://127.0.0.1:$PORT/" || echo "(no answer yet)"; done
 echo
 echo "Shoal is running. Try: curl http://127.0.0.1:$PORT/   (Ctrl-C stops swarmd; tasks keep running and are adopted on restart)"
 wait $pid
