@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../control/base/clock';
@@ -21,6 +22,11 @@ const arg = (name: string, def: number): number => {
 const SECONDS = arg('seconds', 8);
 const CLIENTS = arg('clients', 4);
 const SERVICES = arg('services', 100);
+/** Extra UDP reader processes to measure Shoal with, e.g. --readers 0,1,2 (0: the main process alone). */
+const READERS = (() => {
+  const i = process.argv.indexOf('--readers');
+  return (i > 0 ? process.argv[i + 1] : '0,1').split(',').map(Number);
+})();
 const TASKS = 3;
 
 for (const bin of ['dnsperf', 'dnsmasq']) {
@@ -68,23 +74,32 @@ async function main(): Promise<void> {
     '--listen-address=127.0.0.61', '--bind-interfaces', '--port=5353', '--cache-size=10000', '--user=root',
     `--server=127.0.0.60#${upstream.port}`, '--log-facility=/dev/null',
   ], { stdio: 'ignore' });
-  const shoal = new DnsResolver({ address: '127.0.0.62', port: 5353, clock: systemClock, logger: silentLogger, upstreams: [{ host: upstream.host, port: upstream.port }], searchDomains: [] });
+  const shoals: DnsResolver[] = [];
   try {
-    await shoal.start();
-    shoal.apply(table);
     await sleep(500);
     const rows: (string | number)[][] = [];
     const d = await runDnsperf('127.0.0.61', 5353, queryFile);
-    const s = await runDnsperf('127.0.0.62', 5353, queryFile);
     rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x']);
-    rows.push(['shoal', Math.round(s.qps), s.latencyMs.toFixed(3), s.lost, ratio(s.qps / d.qps)]);
-    console.log(`dnsperf -l ${SECONDS} -c ${CLIENTS}; ${queries.length} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} IPs, 5 unknown); goal: fastest resolver on the node (Docker embedded: 71-80k here)`);
+    const notes: string[] = [];
+    for (const [i, readers] of READERS.entries()) {
+      const address = `127.0.0.${62 + i}`;
+      const shoal = new DnsResolver({ address, port: 5353, clock: systemClock, logger: silentLogger, upstreams: [{ host: upstream.host, port: upstream.port }], searchDomains: [], udpReaders: readers });
+      shoals.push(shoal);
+      await shoal.start();
+      await shoal.apply(table);
+      const s = await runDnsperf(address, 5353, queryFile);
+      rows.push([`shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(s.qps), s.latencyMs.toFixed(3), s.lost, ratio(s.qps / d.qps)]);
+      await sleep(1100); // extra readers report counters once a second
+      const c = shoal.counters();
+      notes.push(`shoal ${readers + 1}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
+      await shoal.stop();
+    }
+    console.log(`dnsperf -l ${SECONDS} -c ${CLIENTS}; ${queries.length} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} IPs, 5 unknown); goal: fastest resolver on the node (Docker embedded: 71-80k here); ${os.availableParallelism()} CPUs`);
     printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq'], rows);
-    const c = shoal.counters();
-    console.log(`shoal: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
+    for (const n of notes) console.log(n);
   } finally {
     dnsmasq.kill();
-    await shoal.stop();
+    for (const s of shoals) await s.stop();
     await upstream.stop();
     rmSync(dir, { recursive: true, force: true });
   }
