@@ -10,6 +10,7 @@
 import * as dnsPacket from 'dns-packet';
 import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
 import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, type Local } from './response';
+import { SoaWriter, soaAnswer } from './negative-soa';
 
 export interface AnswerOptions {
   /** TTL of answers that hold VIPs (they change only when the service goes). Default 600 s, as Docker. */
@@ -39,6 +40,7 @@ export class Answerer {
   /** view key + question bytes (client's case) → whole response with ID 0 and RD clear. */
   private readonly prebuilt = new Map<string, Buffer>();
   private readonly rdata = new WeakMap<NameRecord, { v4: Buffer[]; v6: Buffer[] }>();
+  private readonly soa: SoaWriter;
 
   constructor(
     readonly records: Records,
@@ -48,6 +50,7 @@ export class Answerer {
     this.taskTtl = opts.taskTtl ?? 2;
     this.search = (opts.searchDomains ?? []).map((d) => '.' + d.toLowerCase().replace(/^\.+|\.+$/g, '')).filter((d) => d.length > 1);
     this.random = opts.random ?? Math.random;
+    this.soa = new SoaWriter(this.taskTtl);
   }
 
   /**
@@ -60,9 +63,11 @@ export class Answerer {
     if (len < 17 || len > 271 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1) return undefined;
     if (q[6] | q[7] | q[8] | q[9] | q[10] | q[11]) return undefined;
     let p = 12;
+    let top = 12;
     let name = '';
     while (q[p] !== 0) {
       const l = q[p];
+      top = p;
       if (l > 63 || p + 1 + l >= len) return undefined;
       for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return undefined;
       name += (p === 12 ? '' : '.') + q.toString('latin1', p + 1, p + 1 + l);
@@ -76,7 +81,9 @@ export class Answerer {
     if (!rec) return undefined;
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
-    const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0);
+    // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.
+    const soaOwner = list.length === 0 ? q.subarray(top, p + 1) : undefined;
+    const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.length) : 0);
     if (size > limit) return undefined;
     const shuffled = rec.taskIps && list.length > 1;
     if (!shuffled) {
@@ -84,6 +91,10 @@ export class Answerer {
       const hit = this.prebuilt.get(key);
       if (hit) return patch(hit, q);
       const built = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
+      if (soaOwner) {
+        built.writeUInt16BE(1, 8);
+        this.soa.write(built, len, soaOwner);
+      }
       if (this.prebuilt.size >= MAX_PREBUILT) this.prebuilt.clear();
       this.prebuilt.set(key, built);
       return patch(built, q);
@@ -137,7 +148,16 @@ export class Answerer {
     const name = question.name.toLowerCase().replace(/\.$/, '');
     const type: string = question.type;
     const ttl = (taskIps: boolean): number => (taskIps ? this.taskTtl : this.vipTtl);
-    const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({ rcode: RCODE.NOERROR, answers, additionals, aa: true });
+    // Negative answers (NXDOMAIN, and NOERROR with no records) carry the SOA that bounds their caching.
+    const authorities = [soaAnswer(question.name, this.taskTtl)];
+    const nx = (): Local => ({ rcode: RCODE.NXDOMAIN, answers: [], authorities, additionals: [], aa: true });
+    const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({
+      rcode: RCODE.NOERROR,
+      answers,
+      additionals,
+      aa: true,
+      ...(answers.length === 0 ? { authorities } : {}),
+    });
     if (type === 'PTR' && (name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa'))) {
       const ip = reverseNameToIp(name);
       const rec = ip ? view.ptr(canonicalIp(ip)) : undefined;
@@ -268,10 +288,6 @@ function encodable(name: string): boolean {
     if (n === 0 || n > 63) return false;
   }
   return true;
-}
-
-function nx(): Local {
-  return { rcode: RCODE.NXDOMAIN, answers: [], additionals: [], aa: true };
 }
 
 function refused(): Local {

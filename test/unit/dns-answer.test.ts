@@ -178,3 +178,27 @@ test('tasks.SERVICE is shuffled across answers', () => {
   for (let i = 0; i < 20; i++) orders.add(data(dnsPacket.decode(a.fast(query('tasks.svc0'), NODE, 512)!)).join(','));
   assert.ok(orders.size > 5);
 });
+
+test('negative answers for our names carry an SOA (RFC 2308) owned by the top label, minimum = the task TTL', () => {
+  const a = answerer({ taskTtl: 3, vipTtl: 600 });
+  const soaOf = (p: dnsPacket.DecodedPacket): { name: string; ttl: number; minimum: number } | undefined => {
+    const s = (p.authorities ?? []).find((x) => x.type === 'SOA') as { name: string; ttl: number; data: { minimum: number } } | undefined;
+    return s && { name: s.name, ttl: s.ttl, minimum: s.data.minimum };
+  };
+  const nodata = ask(a, 'Tasks.Web', 'AAAA', WEB_TASK);
+  assert.equal(nodata.rcode, 'NOERROR');
+  assert.deepEqual(soaOf(nodata.pkt), { name: 'Web', ttl: 3, minimum: 3 }, 'NODATA: AAAA for a name with no IPv6');
+  const hidden = ask(a, 'db', 'A', WEB_TASK);
+  assert.equal(hidden.rcode, 'NXDOMAIN');
+  assert.deepEqual(soaOf(hidden.pkt), { name: 'db', ttl: 3, minimum: 3 }, 'NXDOMAIN: ours, not visible to this asker');
+  assert.deepEqual(soaOf(ask(a, '_nope._tcp.web', 'SRV', WEB_TASK).pkt), { name: 'web', ttl: 3, minimum: 3 });
+  assert.deepEqual(soaOf(ask(a, 'web', 'SRV', WEB_TASK).pkt), { name: 'web', ttl: 3, minimum: 3 }, 'NODATA: no SRV at the bare name');
+  assert.deepEqual(soaOf(ask(a, '99.1.0.10.in-addr.arpa', 'PTR', NODE).pkt)?.name, 'arpa', 'an unknown address in our subnet');
+  assert.equal(soaOf(ask(a, 'web', 'A', WEB_TASK).pkt), undefined, 'positive answers have no authority section');
+  assert.equal(ask(a, 'web', 'A', WEB_TASK).pkt.authorities?.length, 0);
+  // The fast path writes the same SOA for NODATA.
+  const q = query('TASKS.web', 'AAAA', { id: 7 });
+  const fast = a.fast(q, WEB_TASK, 512);
+  assert.ok(fast, 'AAAA NODATA takes the fast path');
+  assert.deepEqual(soaOf(dnsPacket.decode(fast)), { name: 'web', ttl: 3, minimum: 3 });
+});
