@@ -9,7 +9,7 @@
  */
 import * as dnsPacket from 'dns-packet';
 import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
-import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, type Local } from './response';
+import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, countsFit, type Local } from './response';
 import { SoaWriter, soaAnswer } from './negative-soa';
 
 export interface AnswerOptions {
@@ -106,6 +106,7 @@ export class Answerer {
   general(q: Buffer, source: string, maxSize: number): GeneralResult {
     if (q.length < 12) return { kind: 'drop', reason: 'short' };
     if (q[2] & 0x80) return { kind: 'drop', reason: 'response' }; // never answer answers (reflection loops)
+    if (!countsFit(q)) return this.error(q, RCODE.FORMERR, maxSize);
     let query: dnsPacket.Packet;
     try {
       query = dnsPacket.decode(q);

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Clock, Timer } from '../control/base/clock';
 import type { Logger } from '../control/base/log';
-import { FLAG, RCODE, OUR_EDNS_SIZE } from './response';
+import { FLAG, RCODE, OUR_EDNS_SIZE, countsFit } from './response';
 import { ForwardCache } from './forward-cache';
 
 export interface Upstream {
@@ -197,7 +197,7 @@ export class Forwarder {
   private onReply(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length < 12) return;
     const p = this.pending.get(msg.readUInt16BE(0));
-    if (!p || rinfo.port !== p.up.port || rinfo.address !== p.up.host) return;
+    if (!p || rinfo.port !== p.up.port || rinfo.address !== p.up.host || !countsFit(msg)) return;
     let pkt: dnsPacket.DecodedPacket;
     try {
       pkt = dnsPacket.decode(msg);
@@ -240,6 +240,7 @@ export class Forwarder {
         const len = buf.readUInt16BE(0);
         if (buf.length < 2 + len) return;
         try {
+          if (!countsFit(buf.subarray(2, 2 + len))) return finish(undefined);
           const pkt = dnsPacket.decode(buf.subarray(2, 2 + len));
           finish(pkt.id === id && pkt.flag_qr ? pkt : undefined);
         } catch {

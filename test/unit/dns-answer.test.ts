@@ -133,6 +133,11 @@ test('broken queries: FORMERR when the header is readable, dropped when not; res
   assert.equal(r.bytes.readUInt16BE(0), 4242);
   const two = dnsPacket.encode({ id: 7, type: 'query', questions: [{ name: 'web', type: 'A' }, { name: 'db', type: 'A' }] });
   assert.equal((a.general(two, NODE, 512) as { rcode: number }).rcode, 1);
+  // Section counts the packet cannot hold are refused before decoding (dns-packet would allocate arrays for them).
+  const liar = query('web');
+  liar.writeUInt16BE(65535, 6);
+  liar.writeUInt16BE(65535, 10);
+  assert.equal((a.general(liar, NODE, 512) as { rcode: number }).rcode, 1);
   const notify = query('web');
   notify[2] |= 4 << 3;
   assert.equal((a.general(notify, NODE, 512) as { rcode: number }).rcode, 4);
