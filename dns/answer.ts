@@ -150,14 +150,14 @@ export class Answerer {
     const type: string = question.type;
     const ttl = (taskIps: boolean): number => (taskIps ? this.taskTtl : this.vipTtl);
     // Negative answers (NXDOMAIN, and NOERROR with no records) carry the SOA that bounds their caching.
-    const authorities = [soaAnswer(question.name, this.taskTtl)];
-    const nx = (): Local => ({ rcode: RCODE.NXDOMAIN, answers: [], authorities, additionals: [], aa: true });
+    const soa = (): dnsPacket.Answer[] => [soaAnswer(question.name, this.taskTtl)];
+    const nx = (): Local => ({ rcode: RCODE.NXDOMAIN, answers: [], authorities: soa(), additionals: [], aa: true });
     const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({
       rcode: RCODE.NOERROR,
       answers,
       additionals,
       aa: true,
-      ...(answers.length === 0 ? { authorities } : {}),
+      ...(answers.length === 0 ? { authorities: soa() } : {}),
     });
     if (type === 'PTR' && (name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa'))) {
       const ip = reverseNameToIp(name);
