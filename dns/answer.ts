@@ -29,6 +29,17 @@ export type GeneralResult =
   | { kind: 'forward'; query: dnsPacket.Packet; question: dnsPacket.Question; limit: number; edns: boolean };
 
 const MAX_PREBUILT = 20_000;
+
+/** How the fast path answers one question for one view: the whole response (ID 0, RD clear), or what to shuffle. */
+interface Prepared {
+  bytes?: Buffer;
+  list: Buffer[];
+  nameLen: number;
+  qtype: number;
+  size: number;
+}
+/** Remembered too, so a question the fast path cannot take is not parsed again. */
+const NOT_FAST = 0;
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
 
@@ -37,8 +48,9 @@ export class Answerer {
   private readonly taskTtl: number;
   private readonly search: string[];
   private readonly random: () => number;
-  /** view key + question bytes (client's case) → whole response with ID 0 and RD clear. */
-  private readonly prebuilt = new Map<string, Buffer>();
+  /** Per view, question bytes (client's case) → the prepared answer; cleared whole past MAX_PREBUILT entries. */
+  private readonly prebuilt = new Map<View, Map<string, Prepared | typeof NOT_FAST>>();
+  private memoized = 0;
   private readonly rdata = new WeakMap<NameRecord, { v4: Buffer[]; v6: Buffer[] }>();
   private readonly soa: SoaWriter;
 
@@ -62,44 +74,59 @@ export class Answerer {
     // QR=0, opcode 0, AA/TC clear (RD may be set); exactly one question and nothing else.
     if (len < 17 || len > 271 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1) return undefined;
     if (q[6] | q[7] | q[8] | q[9] | q[10] | q[11]) return undefined;
+    const view = this.records.viewFor(source);
+    let memo = this.prebuilt.get(view);
+    if (!memo) this.prebuilt.set(view, (memo = new Map()));
+    // The question's bytes as sent (case included) decide the answer for this view: seen before, no parsing.
+    const key = q.toString('latin1', 12);
+    let e = memo.get(key);
+    if (e === undefined) {
+      e = this.prepare(q, view);
+      if (this.memoized >= MAX_PREBUILT) {
+        this.prebuilt.clear();
+        this.memoized = 0;
+        this.prebuilt.set(view, memo);
+        memo.clear();
+      }
+      memo.set(key, e);
+      this.memoized++;
+    }
+    if (e === NOT_FAST || e.size > limit) return undefined;
+    if (e.bytes) return patch(e.bytes, q);
+    return patch(writeAnswer(q, e.nameLen, this.shuffle(e.list), this.taskTtl, e.qtype, e.size), q, true);
+  }
+
+  /** Parses the question once and decides how the fast path answers it (or that it cannot). */
+  private prepare(q: Buffer, view: View): Prepared | typeof NOT_FAST {
+    const len = q.length;
     let p = 12;
     let top = 12;
     let name = '';
     while (q[p] !== 0) {
       const l = q[p];
       top = p;
-      if (l > 63 || p + 1 + l >= len) return undefined;
-      for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return undefined;
+      if (l > 63 || p + 1 + l >= len) return NOT_FAST;
+      for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return NOT_FAST;
       name += (p === 12 ? '' : '.') + q.toString('latin1', p + 1, p + 1 + l);
       p += l + 1;
     }
-    if (p === 12 || p + 5 !== len) return undefined;
+    if (p === 12 || p + 5 !== len) return NOT_FAST;
     const qtype = (q[p + 1] << 8) | q[p + 2];
-    if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return undefined;
-    const view = this.records.viewFor(source);
+    if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return NOT_FAST;
     const rec = this.find(view, name.toLowerCase());
-    if (!rec) return undefined;
+    if (!rec) return NOT_FAST;
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
     // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.
     const soaOwner = list.length === 0 ? q.subarray(top, p + 1) : undefined;
     const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.length) : 0);
-    if (size > limit) return undefined;
-    const shuffled = rec.taskIps && list.length > 1;
-    if (!shuffled) {
-      const key = view.key + '\0' + q.toString('latin1', 12);
-      const hit = this.prebuilt.get(key);
-      if (hit) return patch(hit, q);
-      const built = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
-      if (soaOwner) {
-        built.writeUInt16BE(1, 8);
-        this.soa.write(built, len, soaOwner);
-      }
-      if (this.prebuilt.size >= MAX_PREBUILT) this.prebuilt.clear();
-      this.prebuilt.set(key, built);
-      return patch(built, q);
+    if (rec.taskIps && list.length > 1) return { list, nameLen, qtype, size }; // shuffled per query
+    const bytes = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
+    if (soaOwner) {
+      bytes.writeUInt16BE(1, 8);
+      this.soa.write(bytes, len, soaOwner);
     }
-    return patch(writeAnswer(q, nameLen, this.shuffle(list), this.taskTtl, qtype, size), q, true);
+    return { bytes, list, nameLen, qtype, size };
   }
 
   /** The general path: decode, answer what is ours, say "forward" for the rest, FORMERR or drop what is broken. */
