@@ -60,7 +60,7 @@ export class DnsServer {
   }
 
   async listen(): Promise<void> {
-    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4' });
+    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', lookup: literalLookup });
     udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo));
     udp.on('error', (err) => this.opts.logger.warn('dns udp socket error', { err }));
     await new Promise<void>((resolve, reject) => {
@@ -152,3 +152,11 @@ export class DnsServer {
 }
 
 function noop(): void {}
+
+/**
+ * Replies go to the literal address a query came from: no dns.lookup, whose callback for an IP literal is a
+ * nextTick and a regex per reply.
+ */
+function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, net.isIPv6(address) ? 6 : 4);
+}
