@@ -9,7 +9,7 @@
  */
 import * as dnsPacket from 'dns-packet';
 import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
-import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, countsFit, type Local } from './response';
+import { RCODE, FLAG, OUR_EDNS_SIZE, responseFlags, limitFor, encodeResponse, countsFit, type Local } from './response';
 import { SoaWriter, soaAnswer } from './negative-soa';
 
 export interface AnswerOptions {
@@ -29,6 +29,7 @@ export type GeneralResult =
   | { kind: 'forward'; query: dnsPacket.Packet; question: dnsPacket.Question; limit: number; edns: boolean };
 
 const MAX_PREBUILT = 20_000;
+const MAX_UDP = 4096;
 
 /** How the fast path answers one question for one view: the whole response (ID 0, RD clear), or what to shuffle. */
 interface Prepared {
@@ -37,6 +38,8 @@ interface Prepared {
   nameLen: number;
   qtype: number;
   size: number;
+  /** The client's EDNS UDP size; 0 when it sent no OPT. */
+  ednsSize: number;
 }
 /** Remembered too, so a question the fast path cannot take is not parsed again. */
 const NOT_FAST = 0;
@@ -73,7 +76,7 @@ export class Answerer {
     const len = q.length;
     // QR=0, opcode 0, AA/TC clear (RD may be set); exactly one question and nothing else.
     if (len < 17 || len > 271 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1) return undefined;
-    if (q[6] | q[7] | q[8] | q[9] | q[10] | q[11]) return undefined;
+    if (q[6] | q[7] | q[8] | q[9] | q[10] | (q[11] & 0xfe)) return undefined; // no answers/authorities; OPT at most
     const view = this.records.viewFor(source);
     let memo = this.prebuilt.get(view);
     if (!memo) this.prebuilt.set(view, (memo = new Map()));
@@ -91,9 +94,10 @@ export class Answerer {
       memo.set(key, e);
       this.memoized++;
     }
-    if (e === NOT_FAST || e.size > limit) return undefined;
+    // UDP answers may use the client's EDNS size (as limitFor() on the general path); TCP ones are not limited.
+    if (e === NOT_FAST || e.size > (e.ednsSize && limit <= MAX_UDP ? Math.min(MAX_UDP, Math.max(512, e.ednsSize)) : limit)) return undefined;
     if (e.bytes) return patch(e.bytes, q);
-    return patch(writeAnswer(q, e.nameLen, this.shuffle(e.list), this.taskTtl, e.qtype, e.size), q, true);
+    return patch(writeAnswer(q, e.nameLen, this.shuffle(e.list), this.taskTtl, e.qtype, e.size, e.ednsSize > 0), q, true);
   }
 
   /** Parses the question once and decides how the fast path answers it (or that it cannot). */
@@ -110,23 +114,30 @@ export class Answerer {
       name += (p === 12 ? '' : '.') + q.toString('latin1', p + 1, p + 1 + l);
       p += l + 1;
     }
-    if (p === 12 || p + 5 !== len) return NOT_FAST;
+    if (p === 12 || p + 5 > len) return NOT_FAST;
     const qtype = (q[p + 1] << 8) | q[p + 2];
     if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return NOT_FAST;
+    // Nothing after the question, or exactly one plain EDNS0 OPT: root owner, version 0, no extended rcode, no
+    // options (cookies and the rest take the general path). Its UDP size is all we need from it.
+    let ednsSize = 0;
+    if (q[11] === 0) {
+      if (p + 5 !== len) return NOT_FAST;
+    } else {
+      const o = p + 5;
+      if (o + 11 !== len || q[o] !== 0 || q[o + 1] !== 0 || q[o + 2] !== 41 || q[o + 5] !== 0 || q[o + 6] !== 0 || q[o + 9] !== 0 || q[o + 10] !== 0) return NOT_FAST;
+      ednsSize = (q[o + 3] << 8) | q[o + 4] || 512;
+    }
     const rec = this.find(view, name.toLowerCase());
     if (!rec) return NOT_FAST;
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
     // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.
-    const soaOwner = list.length === 0 ? q.subarray(top, p + 1) : undefined;
-    const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.length) : 0);
-    if (rec.taskIps && list.length > 1) return { list, nameLen, qtype, size }; // shuffled per query
-    const bytes = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
-    if (soaOwner) {
-      bytes.writeUInt16BE(1, 8);
-      this.soa.write(bytes, len, soaOwner);
-    }
-    return { bytes, list, nameLen, qtype, size };
+    const soaOwner = list.length === 0 ? { owner: q.subarray(top, p + 1), writer: this.soa } : undefined;
+    const size =
+      12 + nameLen + 4 + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.owner.length) : 0) + (ednsSize ? OPT_BYTES.length : 0);
+    if (rec.taskIps && list.length > 1) return { list, nameLen, qtype, size, ednsSize }; // shuffled per query
+    const bytes = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size, ednsSize > 0, soaOwner);
+    return { bytes, list, nameLen, qtype, size, ednsSize };
   }
 
   /** The general path: decode, answer what is ours, say "forward" for the rest, FORMERR or drop what is broken. */
@@ -276,16 +287,19 @@ export class Answerer {
 const SAFE = new Uint8Array(256);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_') SAFE[c.charCodeAt(0)] = 1;
 
-/** Header + the question as sent + one record per address, names uncompressed (dns-packet's layout). */
-function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qtype: number, size: number): Buffer {
+/**
+ * Header + the question as sent + one record per address, names uncompressed (dns-packet's layout); for no
+ * address, the SOA in the authority section; our OPT last when the client sent one.
+ */
+function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qtype: number, size: number, edns: boolean, soa?: { owner: Buffer; writer: SoaWriter }): Buffer {
   const out = Buffer.allocUnsafe(size);
   out.writeUInt16BE(0, 0);
   out.writeUInt16BE(responseFlags(0, true, RCODE.NOERROR) | FLAG.QR, 2);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(list.length, 6);
-  out.writeUInt32BE(0, 8);
-  q.copy(out, 12, 12);
-  let o = q.length;
+  out.writeUInt16BE(soa ? 1 : 0, 8);
+  out.writeUInt16BE(edns ? 1 : 0, 10);
+  let o = 12 + q.copy(out, 12, 12, 12 + nameLen + 4);
   for (const rd of list) {
     q.copy(out, o, 12, 12 + nameLen);
     o += nameLen;
@@ -296,8 +310,13 @@ function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qt
     rd.copy(out, o + 10);
     o += 10 + rd.length;
   }
+  if (soa) o = soa.writer.write(out, o, soa.owner);
+  if (edns) OPT_BYTES.copy(out, o);
   return out;
 }
+
+/** Our OPT record as encodeResponse() writes it: root owner, our UDP size, rcode/version/flags 0, no options. */
+const OPT_BYTES = Buffer.from([0, 0, 41, OUR_EDNS_SIZE >> 8, OUR_EDNS_SIZE & 0xff, 0, 0, 0, 0, 0, 0]);
 
 /** Copy (unless fresh) with the client's ID and RD bit. */
 function patch(resp: Buffer, q: Buffer, fresh = false): Buffer {

@@ -150,8 +150,8 @@ test('the fast path and the general path give byte-identical answers for every A
   for (const name of names)
     for (const type of ['A', 'AAAA'] as const)
       for (const from of froms)
-        for (const rd of [true, false]) {
-          const q = query(name, type, { id: 0xbeef, rd });
+        for (const [rd, edns] of [[true, undefined], [false, undefined], [true, 1232], [false, 600], [true, 100]] as const) {
+          const q = query(name, type, { id: 0xbeef, rd, edns });
           const f = new Answerer(Records.build(fixtureTable()), { random: seeded(9), searchDomains: ['corp.example'] });
           const g = new Answerer(Records.build(fixtureTable()), { random: seeded(9), searchDomains: ['corp.example'] });
           const fast = f.fast(q, from, 512);
@@ -159,10 +159,10 @@ test('the fast path and the general path give byte-identical answers for every A
           if (!fast) continue; // not ours for this asker: the general path answers NXDOMAIN or forwards
           fastCount++;
           assert.equal(gen.kind, 'answer');
-          assert.deepEqual(fast, (gen as { bytes: Buffer }).bytes, `${name} ${type} from ${from} rd=${rd}`);
+          assert.deepEqual(fast, (gen as { bytes: Buffer }).bytes, `${name} ${type} from ${from} rd=${rd} edns=${edns}`);
           if (fast.readUInt16BE(6) <= 1) assert.deepEqual(f.fast(q, from, 512), fast, 'a prebuilt answer served twice is the same');
         }
-  assert.ok(fastCount >= 40, `fast path took ${fastCount} queries`);
+  assert.ok(fastCount >= 200, `fast path took ${fastCount} queries`);
   // Big shuffled answers too, and IDs patched on prebuilt ones.
   const big = (): Answerer => new Answerer(Records.build(bigTable(3, 12)), { random: seeded(5) });
   const [f, g] = [big(), big()];
@@ -174,7 +174,23 @@ test('the fast path and the general path give byte-identical answers for every A
   const q2 = f.fast(query('svc1', 'A', { id: 2 }), NODE, 512)!;
   assert.equal(q1.readUInt16BE(0), 1);
   assert.equal(q2.readUInt16BE(0), 2);
-  assert.equal(f.fast(query('svc1', 'A', { edns: 1232 }), NODE, 512), undefined, 'EDNS takes the general path');
+  // Answers between 512 bytes and the client's EDNS size go out whole on the fast path too; beyond it, TC on the general one.
+  const wide = (): Answerer => new Answerer(Records.build(bigTable(1, 40)), { random: seeded(6) });
+  const [wf, wg] = [wide(), wide()];
+  for (const edns of [undefined, 512, 1232, 4096]) {
+    const q = query('tasks.svc0', 'A', { id: 3, edns });
+    const fast = wf.fast(q, NODE, 512);
+    const gen = wg.general(q, NODE, 512) as { bytes: Buffer; truncated: boolean };
+    if (fast) assert.deepEqual(fast, gen.bytes, `edns=${edns}`);
+    assert.equal(!fast, gen.truncated, `edns=${edns}: fast path only when the answer fits`);
+    if (!fast) wf.general(q, NODE, 512);
+  }
+  const cookie = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'svc1', type: 'A' }],
+    additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 1232, flags: 0, options: [{ code: 10, data: Buffer.alloc(8, 1) }] } as unknown as dnsPacket.Answer] });
+  assert.equal(f.fast(cookie, NODE, 512), undefined, 'an OPT with options (a cookie) takes the general path');
+  const v1 = query('svc1', 'A', { edns: 1232 });
+  v1[v1.length - 5] = 1; // EDNS version 1
+  assert.equal(f.fast(v1, NODE, 512), undefined, 'EDNS version 1 takes the general path (BADVERS)');
 });
 
 test('tasks.SERVICE is shuffled across answers', () => {
