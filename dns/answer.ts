@@ -1,8 +1,9 @@
 /**
  * Query → response, from one immutable Records value. Two paths give the same bytes: the fast path handles the
- * common case (one A or AAAA question for a name we own, no EDNS, nothing else in the packet) by copying prebuilt
- * bytes and patching the ID, or by writing the few answer records straight into one Buffer when the answer is a
- * shuffled list of task IPs; the general path decodes with dns-packet and handles everything (EDNS, SRV, PTR,
+ * common case (one A or AAAA question for a name we own, at most a plain EDNS0 OPT, nothing else in the packet):
+ * the answer is prepared once per view and question bytes (memoized: a repeat is one map lookup), then served by
+ * copying it and patching the ID, or, when it is a shuffled list of task IPs, by writing the few records straight
+ * into one Buffer. The general path decodes with dns-packet and handles everything (EDNS options, SRV, PTR,
  * NXDOMAIN for our names, FORMERR, truncation) and tells the server when a name must be forwarded. A test holds
  * the two paths byte-identical, so the fast path is an optimisation, never a second behaviour. Names are echoed
  * in the client's own case (0x20 randomisation keeps working) and written uncompressed, as dns-packet writes them.
