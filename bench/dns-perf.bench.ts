@@ -1,17 +1,28 @@
 /**
- * DNS throughput: dnsperf with the same query mix (svcN → VIP, tasks.svcN → task IPs, a few unknown names that
- * are forwarded to a local NXDOMAIN upstream and then cached) against dnsmasq loaded with the same records and
- * against Shoal's resolver, both on loopback. Prints qps, average latency and Shoal/dnsmasq. Never asserts speed.
- * Usage: node dist/bench/dns-perf.bench.js [--seconds 8] [--clients 4] [--services 100]
+ * DNS throughput: dnsperf with the same query mix (svcN → one address, tasks.svcN → three, a few unknown names
+ * forwarded upstream) against three resolvers in one run:
+ *   - dnsmasq, loaded with the same records from a hosts file (the anchor, 1.00x);
+ *   - Docker's embedded DNS: on the private dockerd, a user-defined network with three containers whose network
+ *     aliases give the same names (svcN on one, tasks.svcN on all three), queried at 127.0.0.11 from a fourth
+ *     container's namespace (dnsperf runs there via nsenter); skipped with the reason when there is no engine;
+ *   - Shoal's resolver with 1..N UDP readers (--readers 0,1: extra reader processes).
+ * Unknown names go to a local upstream that says NXDOMAIN (dnsmasq and Shoal forward to it; Docker to dnsmasq,
+ * its --dns, on the network's gateway address).
+ * Then the forwarding cost: names only the upstream (dnsmasq, TTL 0 so nothing is cached) knows, asked of dnsmasq
+ * directly and through Shoal. Prints qps, average latency and ratios. Never asserts speed.
+ * Usage: node dist/bench/dns-perf.bench.js [--seconds 8] [--clients 4] [--services 100] [--readers 0,1]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../control/base/clock';
 import { silentLogger } from '../control/base/log';
 import { DnsResolver } from '../dns/dns-resolver';
 import { FakeUpstream, bigTable } from '../dns/test-kit';
+import { docker } from './support/docker-cli';
+import { runBench, type Cleanup } from './support/run-bench';
 import { printTable, ratio, sleep } from './support/table';
 
 const arg = (name: string, def: number): number => {
@@ -21,19 +32,38 @@ const arg = (name: string, def: number): number => {
 const SECONDS = arg('seconds', 8);
 const CLIENTS = arg('clients', 4);
 const SERVICES = arg('services', 100);
+/** Extra UDP reader processes to measure Shoal with, e.g. --readers 0,1,2 (0: the main process alone). */
+const READERS = (() => {
+  const i = process.argv.indexOf('--readers');
+  return (i > 0 ? process.argv[i + 1] : '0,1').split(',').map(Number);
+})();
 const TASKS = 3;
+const FORWARDED = 100;
+const DNSMASQ = '127.0.0.61';
+/** dnsmasq listens on port 53: Docker's --dns takes an address only (it is Docker's upstream too). */
+const DNSMASQ_PORT = 53;
+const RUN = `shoal-dnsperf-${process.pid}`;
 
-for (const bin of ['dnsperf', 'dnsmasq']) {
+for (const bin of ['dnsperf', 'dnsmasq', 'nsenter']) {
   if (spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`]).status !== 0) {
-    console.error(`${bin} is missing: apt-get update && apt-get install -y dnsperf dnsmasq-base`);
+    console.error(`${bin} is missing: apt-get update && apt-get install -y dnsperf dnsmasq-base util-linux`);
     process.exit(2);
   }
 }
 
-/** dnsperf as an async child: the upstream (and Shoal) live in this process, so its event loop must keep running. */
-function runDnsperf(server: string, port: number, queryFile: string): Promise<{ qps: number; latencyMs: number; lost: string }> {
+interface Perf {
+  qps: number;
+  latencyMs: number;
+  lost: string;
+}
+
+/** dnsperf as an async child (optionally inside a process's network namespace): Shoal lives in this process. */
+function runDnsperf(server: string, port: number, queryFile: string, netnsOfPid?: number, oneAtATime = false): Promise<Perf> {
+  const load = oneAtATime ? ['-c', '1', '-q', '1'] : ['-c', String(CLIENTS), '-Q', '500000'];
+  const perf = ['dnsperf', '-s', server, '-p', String(port), '-d', queryFile, '-l', String(SECONDS), ...load];
+  const argv = netnsOfPid ? ['nsenter', '-t', String(netnsOfPid), '-n', ...perf] : perf;
   return new Promise((resolve, reject) => {
-    const child = spawn('dnsperf', ['-s', server, '-p', String(port), '-d', queryFile, '-l', String(SECONDS), '-c', String(CLIENTS), '-Q', '500000']);
+    const child = spawn(argv[0], argv.slice(1));
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
@@ -47,8 +77,50 @@ function runDnsperf(server: string, port: number, queryFile: string): Promise<{ 
   });
 }
 
-async function main(): Promise<void> {
+const DOCKER_SUBNET = '172.31.253.0/24';
+/** The bridge's address on the host: Docker 20.10 dials upstreams from the container's namespace, so loopback won't do. */
+const DOCKER_GATEWAY = '172.31.253.1';
+const IMAGE = 'shoal-busybox:1';
+
+/**
+ * A user-defined bridge network on the private engine (the embedded DNS exists only there, not on the default
+ * bridge or none), made before dnsmasq starts so dnsmasq can listen on its gateway; or why there is none.
+ */
+async function dockerNetwork(cleanups: Cleanup[]): Promise<string | undefined> {
+  try {
+    await docker('version', '--format', '{{.Server.Version}}');
+  } catch (e) {
+    return `no engine (${(e as Error).message.split('\n')[0]}); run scripts/dockerd.sh start`;
+  }
+  try {
+    await docker('image', 'inspect', IMAGE);
+  } catch {
+    return `no image ${IMAGE}; run scripts/busybox-image.sh`;
+  }
+  await docker('network', 'create', '--driver', 'bridge', '--subnet', DOCKER_SUBNET, '--gateway', DOCKER_GATEWAY, '--label', `shoal.bench=${RUN}`, RUN);
+  cleanups.push(() => docker('network', 'rm', RUN));
+  return undefined;
+}
+
+/**
+ * Docker's embedded DNS with the same names: three containers whose aliases are the names, and a client whose
+ * upstream is dnsmasq. Returns the client's PID (dnsperf runs in its namespace against 127.0.0.11).
+ */
+async function dockerContainers(services: string[], cleanups: Cleanup[]): Promise<number> {
+  cleanups.push(() => docker('rm', '-f', ...[0, 1, 2, 3].map((i) => `${RUN}-${i}`)).catch(() => undefined));
+  const run = (i: number, aliases: string[], extra: string[] = []): Promise<string> =>
+    docker('run', '-d', '--name', `${RUN}-${i}`, '--label', `shoal.bench=${RUN}`, '--network', RUN, ...aliases.flatMap((a) => ['--network-alias', a]), ...extra, IMAGE, 'sleep', '3600');
+  const tasks = services.map((s) => `tasks.${s}`);
+  await run(0, [...services, ...tasks]);
+  await run(1, tasks);
+  await run(2, tasks);
+  await run(3, [], ['--dns', DOCKER_GATEWAY]);
+  return Number((await docker('inspect', '-f', '{{.State.Pid}}', `${RUN}-3`)).trim());
+}
+
+async function main(cleanups: Cleanup[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-dns-bench-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const table = bigTable(SERVICES, TASKS);
   const queries: string[] = [];
   const hosts: string[] = [];
@@ -58,39 +130,85 @@ async function main(): Promise<void> {
     for (const b of s.backends) hosts.push(`${b.addrs.net} tasks.${s.serviceName}`);
   }
   for (let i = 0; i < 5; i++) queries.push(`unknown${i}.example A`);
+  const forwarded: string[] = [];
+  for (let i = 0; i < FORWARDED; i++) {
+    forwarded.push(`ext${i}.upstream.test A`);
+    hosts.push(`192.0.2.${(i % 250) + 1} ext${i}.upstream.test`);
+  }
   const queryFile = join(dir, 'queries.txt');
+  const forwardFile = join(dir, 'forwarded.txt');
   writeFileSync(queryFile, queries.join('\n') + '\n');
+  writeFileSync(forwardFile, forwarded.join('\n') + '\n');
   writeFileSync(join(dir, 'hosts'), hosts.join('\n') + '\n');
 
+  const noDocker = await dockerNetwork(cleanups);
   const upstream = await new FakeUpstream('127.0.0.60', 'nxdomain').start();
+  cleanups.push(() => upstream.stop());
+  // --local-ttl 0 (the default, said aloud): hosts answers carry TTL 0, so nobody in front of dnsmasq caches them.
   const dnsmasq = spawn('/usr/sbin/dnsmasq', [
-    '--keep-in-foreground', '--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`,
-    '--listen-address=127.0.0.61', '--bind-interfaces', '--port=5353', '--cache-size=10000', '--user=root',
+    '--keep-in-foreground', '--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`, '--local-ttl=0',
+    `--listen-address=${DNSMASQ}${noDocker ? '' : `,${DOCKER_GATEWAY}`}`, '--bind-interfaces', `--port=${DNSMASQ_PORT}`, '--cache-size=10000', '--user=root',
     `--server=127.0.0.60#${upstream.port}`, '--log-facility=/dev/null',
   ], { stdio: 'ignore' });
-  const shoal = new DnsResolver({ address: '127.0.0.62', port: 5353, clock: systemClock, logger: silentLogger, upstreams: [{ host: upstream.host, port: upstream.port }], searchDomains: [] });
-  try {
-    await shoal.start();
-    shoal.apply(table);
-    await sleep(500);
-    const rows: (string | number)[][] = [];
-    const d = await runDnsperf('127.0.0.61', 5353, queryFile);
-    const s = await runDnsperf('127.0.0.62', 5353, queryFile);
-    rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x']);
-    rows.push(['shoal', Math.round(s.qps), s.latencyMs.toFixed(3), s.lost, ratio(s.qps / d.qps)]);
-    console.log(`dnsperf -l ${SECONDS} -c ${CLIENTS}; ${queries.length} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} IPs, 5 unknown); goal: fastest resolver on the node (Docker embedded: 71-80k here)`);
-    printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq'], rows);
-    const c = shoal.counters();
-    console.log(`shoal: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
-  } finally {
-    dnsmasq.kill();
-    await shoal.stop();
-    await upstream.stop();
-    rmSync(dir, { recursive: true, force: true });
+  cleanups.push(async () => void dnsmasq.kill());
+  const dockerPid = noDocker ?? (await dockerContainers(table.services.map((s) => s.serviceName), cleanups));
+  await sleep(500);
+
+  const rows: (string | number)[][] = [];
+  const notes: string[] = [];
+  const d = await runDnsperf(DNSMASQ, DNSMASQ_PORT, queryFile);
+  rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x', '']);
+  let dockerQps = NaN;
+  if (typeof dockerPid === 'number') {
+    const k = await runDnsperf('127.0.0.11', 53, queryFile, dockerPid);
+    dockerQps = k.qps;
+    rows.push(['docker embedded', Math.round(k.qps), k.latencyMs.toFixed(3), k.lost, ratio(k.qps / d.qps), '1.00x']);
+  } else {
+    notes.push(`docker embedded: not measured: ${dockerPid}`);
   }
+  const shoal = async (readers: number, address: string, upstreams: { host: string; port: number }[]): Promise<DnsResolver> => {
+    const s = new DnsResolver({ address, port: 5353, clock: systemClock, logger: silentLogger, upstreams, searchDomains: [], udpReaders: readers });
+    cleanups.push(() => s.stop());
+    await s.start();
+    await s.apply(table);
+    return s;
+  };
+  for (const [i, readers] of READERS.entries()) {
+    const address = `127.0.0.${62 + i}`;
+    const s = await shoal(readers, address, [{ host: upstream.host, port: upstream.port }]);
+    const p = await runDnsperf(address, 5353, queryFile);
+    rows.push([`shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps)]);
+    await sleep(1100); // extra readers report counters once a second
+    const c = s.counters();
+    notes.push(`shoal ${readers + 1}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
+    await s.stop();
+  }
+  console.log(`dnsperf -l ${SECONDS} -c ${CLIENTS}; ${queries.length} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} addresses, 5 unknown); ${os.availableParallelism()} CPUs; goals: ≥ 1.2x dnsmasq, ≥ 2x Docker`);
+  printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq', 'vs docker'], rows);
+  for (const n of notes) console.log(n);
+
+  // Forwarding: the same names asked of the upstream directly and through Shoal (every one forwarded: TTL 0),
+  // at full load and one query at a time (what one lookup costs, without queueing).
+  const direct = await runDnsperf(DNSMASQ, DNSMASQ_PORT, forwardFile);
+  const directOne = await runDnsperf(DNSMASQ, DNSMASQ_PORT, forwardFile, undefined, true);
+  const fwdNotes: string[] = [];
+  const fwdRows: (string | number)[][] = [['dnsmasq directly', Math.round(direct.qps), direct.latencyMs.toFixed(3), directOne.latencyMs.toFixed(3), '', '1.00x', '1.00x']];
+  for (const [i, readers] of READERS.entries()) {
+    const address = `127.0.0.${62 + i}`;
+    const s = await shoal(readers, address, [{ host: DNSMASQ, port: DNSMASQ_PORT }]);
+    const p = await runDnsperf(address, 5353, forwardFile);
+    const one = await runDnsperf(address, 5353, forwardFile, undefined, true);
+    fwdRows.push([
+      `via shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
+      `+${(one.latencyMs - directOne.latencyMs).toFixed(3)}`, ratio(direct.qps / p.qps), ratio(one.latencyMs / directOne.latencyMs),
+    ]);
+    fwdNotes.push(`via shoal ${readers + 1} (main process's forwarder): ${JSON.stringify(s.counters().forwarder)}`);
+    await s.stop();
+  }
+  console.log(`\nforwarded names: ${FORWARDED} names only the upstream (dnsmasq) knows, TTL 0 so each query is forwarded; goal: cost ≤ 1.1x asking the upstream directly`);
+  printTable(['path', 'qps', 'avg ms', 'one-at-a-time ms', 'added ms', 'qps cost', 'latency cost'], fwdRows);
+  for (const n of fwdNotes) console.log(n);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+const cleanups: Cleanup[] = [];
+runBench('dns-perf', () => main(cleanups), cleanups);

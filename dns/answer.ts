@@ -1,15 +1,17 @@
 /**
  * Query → response, from one immutable Records value. Two paths give the same bytes: the fast path handles the
- * common case (one A or AAAA question for a name we own, no EDNS, nothing else in the packet) by copying prebuilt
- * bytes and patching the ID, or by writing the few answer records straight into one Buffer when the answer is a
- * shuffled list of task IPs; the general path decodes with dns-packet and handles everything (EDNS, SRV, PTR,
+ * common case (one A or AAAA question for a name we own, at most a plain EDNS0 OPT, nothing else in the packet):
+ * the answer is prepared once per view and question bytes (memoized: a repeat is one map lookup), then served by
+ * copying it and patching the ID, or, when it is a shuffled list of task IPs, by writing the few records straight
+ * into one Buffer. The general path decodes with dns-packet and handles everything (EDNS options, SRV, PTR,
  * NXDOMAIN for our names, FORMERR, truncation) and tells the server when a name must be forwarded. A test holds
  * the two paths byte-identical, so the fast path is an optimisation, never a second behaviour. Names are echoed
  * in the client's own case (0x20 randomisation keeps working) and written uncompressed, as dns-packet writes them.
  */
 import * as dnsPacket from 'dns-packet';
 import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
-import { RCODE, FLAG, responseFlags, limitFor, encodeResponse, type Local } from './response';
+import { RCODE, FLAG, OUR_EDNS_SIZE, responseFlags, limitFor, encodeResponse, countsFit, type Local } from './response';
+import { SoaWriter, soaAnswer } from './negative-soa';
 
 export interface AnswerOptions {
   /** TTL of answers that hold VIPs (they change only when the service goes). Default 600 s, as Docker. */
@@ -28,6 +30,20 @@ export type GeneralResult =
   | { kind: 'forward'; query: dnsPacket.Packet; question: dnsPacket.Question; limit: number; edns: boolean };
 
 const MAX_PREBUILT = 20_000;
+const MAX_UDP = 4096;
+
+/** How the fast path answers one question for one view: the whole response (ID 0, RD clear), or what to shuffle. */
+interface Prepared {
+  bytes?: Buffer;
+  list: Buffer[];
+  nameLen: number;
+  qtype: number;
+  size: number;
+  /** The client's EDNS UDP size; 0 when it sent no OPT. */
+  ednsSize: number;
+}
+/** Remembered too, so a question the fast path cannot take is not parsed again. */
+const NOT_FAST = 0;
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
 
@@ -36,9 +52,11 @@ export class Answerer {
   private readonly taskTtl: number;
   private readonly search: string[];
   private readonly random: () => number;
-  /** view key + question bytes (client's case) → whole response with ID 0 and RD clear. */
-  private readonly prebuilt = new Map<string, Buffer>();
+  /** Per view, question bytes (client's case) → the prepared answer; cleared whole past MAX_PREBUILT entries. */
+  private readonly prebuilt = new Map<View, Map<string, Prepared | typeof NOT_FAST>>();
+  private memoized = 0;
   private readonly rdata = new WeakMap<NameRecord, { v4: Buffer[]; v6: Buffer[] }>();
+  private readonly soa: SoaWriter;
 
   constructor(
     readonly records: Records,
@@ -48,6 +66,7 @@ export class Answerer {
     this.taskTtl = opts.taskTtl ?? 2;
     this.search = (opts.searchDomains ?? []).map((d) => '.' + d.toLowerCase().replace(/^\.+|\.+$/g, '')).filter((d) => d.length > 1);
     this.random = opts.random ?? Math.random;
+    this.soa = new SoaWriter(this.taskTtl);
   }
 
   /**
@@ -58,43 +77,75 @@ export class Answerer {
     const len = q.length;
     // QR=0, opcode 0, AA/TC clear (RD may be set); exactly one question and nothing else.
     if (len < 17 || len > 271 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1) return undefined;
-    if (q[6] | q[7] | q[8] | q[9] | q[10] | q[11]) return undefined;
+    if (q[6] | q[7] | q[8] | q[9] | q[10] | (q[11] & 0xfe)) return undefined; // no answers/authorities; OPT at most
+    const view = this.records.viewFor(source);
+    let memo = this.prebuilt.get(view);
+    if (!memo) this.prebuilt.set(view, (memo = new Map()));
+    // The question's bytes as sent (case included) decide the answer for this view: seen before, no parsing.
+    const key = q.toString('latin1', 12);
+    let e = memo.get(key);
+    if (e === undefined) {
+      e = this.prepare(q, view);
+      if (this.memoized >= MAX_PREBUILT) {
+        this.prebuilt.clear();
+        this.memoized = 0;
+        this.prebuilt.set(view, memo);
+        memo.clear();
+      }
+      memo.set(key, e);
+      this.memoized++;
+    }
+    // UDP answers may use the client's EDNS size (as limitFor() on the general path); TCP ones are not limited.
+    if (e === NOT_FAST || e.size > (e.ednsSize && limit <= MAX_UDP ? Math.min(MAX_UDP, Math.max(512, e.ednsSize)) : limit)) return undefined;
+    if (e.bytes) return patch(e.bytes, q);
+    return patch(writeAnswer(q, e.nameLen, this.shuffle(e.list), this.taskTtl, e.qtype, e.size, e.ednsSize > 0), q, true);
+  }
+
+  /** Parses the question once and decides how the fast path answers it (or that it cannot). */
+  private prepare(q: Buffer, view: View): Prepared | typeof NOT_FAST {
+    const len = q.length;
     let p = 12;
+    let top = 12;
     let name = '';
     while (q[p] !== 0) {
       const l = q[p];
-      if (l > 63 || p + 1 + l >= len) return undefined;
-      for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return undefined;
+      top = p;
+      if (l > 63 || p + 1 + l >= len) return NOT_FAST;
+      for (let i = p + 1; i <= p + l; i++) if (!SAFE[q[i]]) return NOT_FAST;
       name += (p === 12 ? '' : '.') + q.toString('latin1', p + 1, p + 1 + l);
       p += l + 1;
     }
-    if (p === 12 || p + 5 !== len) return undefined;
+    if (p === 12 || p + 5 > len) return NOT_FAST;
     const qtype = (q[p + 1] << 8) | q[p + 2];
-    if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return undefined;
-    const view = this.records.viewFor(source);
+    if ((qtype !== TYPE_A && qtype !== TYPE_AAAA) || q[p + 3] !== 0 || q[p + 4] !== 1) return NOT_FAST;
+    // Nothing after the question, or exactly one plain EDNS0 OPT: root owner, version 0, no extended rcode, no
+    // options (cookies and the rest take the general path). Its UDP size is all we need from it.
+    let ednsSize = 0;
+    if (q[11] === 0) {
+      if (p + 5 !== len) return NOT_FAST;
+    } else {
+      const o = p + 5;
+      if (o + 11 !== len || q[o] !== 0 || q[o + 1] !== 0 || q[o + 2] !== 41 || q[o + 5] !== 0 || q[o + 6] !== 0 || q[o + 9] !== 0 || q[o + 10] !== 0) return NOT_FAST;
+      ednsSize = (q[o + 3] << 8) | q[o + 4] || 512;
+    }
     const rec = this.find(view, name.toLowerCase());
-    if (!rec) return undefined;
+    if (!rec) return NOT_FAST;
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
-    const size = len + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0);
-    if (size > limit) return undefined;
-    const shuffled = rec.taskIps && list.length > 1;
-    if (!shuffled) {
-      const key = view.key + '\0' + q.toString('latin1', 12);
-      const hit = this.prebuilt.get(key);
-      if (hit) return patch(hit, q);
-      const built = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size);
-      if (this.prebuilt.size >= MAX_PREBUILT) this.prebuilt.clear();
-      this.prebuilt.set(key, built);
-      return patch(built, q);
-    }
-    return patch(writeAnswer(q, nameLen, this.shuffle(list), this.taskTtl, qtype, size), q, true);
+    // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.
+    const soaOwner = list.length === 0 ? { owner: q.subarray(top, p + 1), writer: this.soa } : undefined;
+    const size =
+      12 + nameLen + 4 + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.owner.length) : 0) + (ednsSize ? OPT_BYTES.length : 0);
+    if (rec.taskIps && list.length > 1) return { list, nameLen, qtype, size, ednsSize }; // shuffled per query
+    const bytes = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size, ednsSize > 0, soaOwner);
+    return { bytes, list, nameLen, qtype, size, ednsSize };
   }
 
   /** The general path: decode, answer what is ours, say "forward" for the rest, FORMERR or drop what is broken. */
   general(q: Buffer, source: string, maxSize: number): GeneralResult {
     if (q.length < 12) return { kind: 'drop', reason: 'short' };
     if (q[2] & 0x80) return { kind: 'drop', reason: 'response' }; // never answer answers (reflection loops)
+    if (!countsFit(q)) return this.error(q, RCODE.FORMERR, maxSize);
     let query: dnsPacket.Packet;
     try {
       query = dnsPacket.decode(q);
@@ -137,7 +188,16 @@ export class Answerer {
     const name = question.name.toLowerCase().replace(/\.$/, '');
     const type: string = question.type;
     const ttl = (taskIps: boolean): number => (taskIps ? this.taskTtl : this.vipTtl);
-    const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({ rcode: RCODE.NOERROR, answers, additionals, aa: true });
+    // Negative answers (NXDOMAIN, and NOERROR with no records) carry the SOA that bounds their caching.
+    const soa = (): dnsPacket.Answer[] => [soaAnswer(question.name, this.taskTtl)];
+    const nx = (): Local => ({ rcode: RCODE.NXDOMAIN, answers: [], authorities: soa(), additionals: [], aa: true });
+    const ok = (answers: dnsPacket.Answer[], additionals: dnsPacket.Answer[] = []): Local => ({
+      rcode: RCODE.NOERROR,
+      answers,
+      additionals,
+      aa: true,
+      ...(answers.length === 0 ? { authorities: soa() } : {}),
+    });
     if (type === 'PTR' && (name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa'))) {
       const ip = reverseNameToIp(name);
       const rec = ip ? view.ptr(canonicalIp(ip)) : undefined;
@@ -228,16 +288,19 @@ export class Answerer {
 const SAFE = new Uint8Array(256);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_') SAFE[c.charCodeAt(0)] = 1;
 
-/** Header + the question as sent + one record per address, names uncompressed (dns-packet's layout). */
-function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qtype: number, size: number): Buffer {
+/**
+ * Header + the question as sent + one record per address, names uncompressed (dns-packet's layout); for no
+ * address, the SOA in the authority section; our OPT last when the client sent one.
+ */
+function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qtype: number, size: number, edns: boolean, soa?: { owner: Buffer; writer: SoaWriter }): Buffer {
   const out = Buffer.allocUnsafe(size);
   out.writeUInt16BE(0, 0);
   out.writeUInt16BE(responseFlags(0, true, RCODE.NOERROR) | FLAG.QR, 2);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(list.length, 6);
-  out.writeUInt32BE(0, 8);
-  q.copy(out, 12, 12);
-  let o = q.length;
+  out.writeUInt16BE(soa ? 1 : 0, 8);
+  out.writeUInt16BE(edns ? 1 : 0, 10);
+  let o = 12 + q.copy(out, 12, 12, 12 + nameLen + 4);
   for (const rd of list) {
     q.copy(out, o, 12, 12 + nameLen);
     o += nameLen;
@@ -248,8 +311,13 @@ function writeAnswer(q: Buffer, nameLen: number, list: Buffer[], ttl: number, qt
     rd.copy(out, o + 10);
     o += 10 + rd.length;
   }
+  if (soa) o = soa.writer.write(out, o, soa.owner);
+  if (edns) OPT_BYTES.copy(out, o);
   return out;
 }
+
+/** Our OPT record as encodeResponse() writes it: root owner, our UDP size, rcode/version/flags 0, no options. */
+const OPT_BYTES = Buffer.from([0, 0, 41, OUR_EDNS_SIZE >> 8, OUR_EDNS_SIZE & 0xff, 0, 0, 0, 0, 0, 0]);
 
 /** Copy (unless fresh) with the client's ID and RD bit. */
 function patch(resp: Buffer, q: Buffer, fresh = false): Buffer {
@@ -268,10 +336,6 @@ function encodable(name: string): boolean {
     if (n === 0 || n > 63) return false;
   }
   return true;
-}
-
-function nx(): Local {
-  return { rcode: RCODE.NXDOMAIN, answers: [], additionals: [], aa: true };
 }
 
 function refused(): Local {

@@ -64,3 +64,35 @@ export class DnsCounters {
     };
   }
 }
+
+/** The sum of several readers' snapshots (one resolver, many sockets readers): every field added up. */
+export function sumSnapshots(list: DnsCountersSnapshot[]): DnsCountersSnapshot {
+  const add = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+    const out = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const [first, ...rest] = list;
+  let acc: DnsCountersSnapshot = { ...first, latency: { ...first.latency, counts: first.latency.counts.slice() } };
+  for (const s of rest) {
+    acc = {
+      queries: add(acc.queries, s.queries),
+      answers: add(acc.answers, s.answers),
+      fastPath: acc.fastPath + s.fastPath,
+      forwarded: acc.forwarded + s.forwarded,
+      cacheHits: acc.cacheHits + s.cacheHits,
+      dropped: acc.dropped + s.dropped,
+      formErrors: acc.formErrors + s.formErrors,
+      truncated: acc.truncated + s.truncated,
+      tcpConnections: acc.tcpConnections + s.tcpConnections,
+      errors: acc.errors + s.errors,
+      latency: {
+        bucketsMs: acc.latency.bucketsMs,
+        counts: acc.latency.counts.map((c, i) => c + (s.latency.counts[i] ?? 0)),
+        sumMs: acc.latency.sumMs + s.latency.sumMs,
+        count: acc.latency.count + s.latency.count,
+      },
+    };
+  }
+  return acc;
+}

@@ -12,7 +12,9 @@ import { Answerer } from './answer';
 import { Forwarder, Upstream } from './forwarder';
 import { DnsServer } from './server';
 import { readResolvConf } from './resolv-conf';
-import type { DnsCountersSnapshot } from './counters';
+import { sumSnapshots, type DnsCountersSnapshot } from './counters';
+import { UdpReaderPool } from './udp-reader-pool';
+import type { ReaderConfig } from './udp-reader-protocol';
 
 export interface DnsResolverOptions {
   /** An address every task namespace can reach (and the port, 53 in production; 0 in tests). */
@@ -33,6 +35,11 @@ export interface DnsResolverOptions {
   cacheSize?: number;
   /** Shuffle randomness (tests). */
   random?: () => number;
+  /**
+   * Extra processes reading the same UDP socket (udp-reader-pool.ts), so answers use more than one CPU. Default
+   * 0: the main process alone. TCP is always served by the main process.
+   */
+  udpReaders?: number;
 }
 
 export interface DnsResolverCounters extends DnsCountersSnapshot {
@@ -47,6 +54,9 @@ export class DnsResolver implements Component, EndpointSink {
   private readonly forwarder: Forwarder;
   private readonly server: DnsServer;
   private readonly search: string[];
+  private readonly upstreams: Upstream[];
+  private readers?: UdpReaderPool;
+  private table: EndpointTable = EMPTY;
 
   constructor(private readonly opts: DnsResolverOptions) {
     const conf =
@@ -54,7 +64,7 @@ export class DnsResolver implements Component, EndpointSink {
         ? { upstreams: opts.upstreams, search: opts.searchDomains }
         : readResolvConf(opts.resolvConfPath, [opts.address]);
     this.search = opts.searchDomains ?? conf.search;
-    const upstreams = opts.upstreams ?? conf.upstreams;
+    const upstreams = (this.upstreams = opts.upstreams ?? conf.upstreams);
     if (upstreams.length === 0) opts.logger.warn('dns: no upstream resolvers; names that are not ours get SERVFAIL');
     this.forwarder = new Forwarder({
       upstreams,
@@ -74,20 +84,50 @@ export class DnsResolver implements Component, EndpointSink {
 
   async start(): Promise<void> {
     await this.server.listen();
+    const extra = this.opts.udpReaders ?? 0;
+    if (extra > 0) {
+      this.readers = new UdpReaderPool(
+        { readers: extra, socket: this.server.udpSocket!, config: this.readerConfig(), clock: this.opts.clock, logger: this.opts.logger },
+        this.table,
+      );
+      await this.readers.start();
+    }
     this.opts.logger.info('dns resolver listening', { address: this.opts.address, port: this.server.port });
   }
 
   async stop(): Promise<void> {
+    await this.readers?.stop();
+    this.readers = undefined;
     this.forwarder.close();
     await this.server.close();
   }
 
-  apply(table: EndpointTable): void {
+  /** Resolves once every reader answers from this table (at once without extra readers). */
+  apply(table: EndpointTable): void | Promise<void> {
+    this.table = table;
     this.server.setAnswerer(this.answerer(table));
+    return this.readers?.apply(table);
   }
 
+  /** Process ids of the extra UDP readers running now. */
+  readerPids(): number[] {
+    return this.readers?.pids() ?? [];
+  }
+
+  /** Queries and answers of every reader (extra readers report once a second); forwarder figures of the main one. */
   counters(): DnsResolverCounters {
-    return { ...this.server.counters.snapshot(), forwarder: { ...this.forwarder.stats }, upstreams: this.forwarder.upstreams() };
+    const all = sumSnapshots([this.server.counters.snapshot(), ...(this.readers?.counters() ?? [])]);
+    return { ...all, forwarder: { ...this.forwarder.stats }, upstreams: this.forwarder.upstreams() };
+  }
+
+  private readerConfig(): ReaderConfig {
+    return {
+      answer: { vipTtl: this.opts.vipTtl, taskTtl: this.opts.taskTtl, searchDomains: this.search },
+      upstreams: this.upstreams,
+      forwardTimeoutMs: this.opts.forwardTimeoutMs,
+      maxInFlight: this.opts.maxInFlight,
+      cacheSize: this.opts.cacheSize,
+    };
   }
 
   private answerer(table: EndpointTable): Answerer {

@@ -23,14 +23,24 @@ export interface SrvRecord {
   taskIps: boolean;
 }
 
-export interface PtrRecord {
-  name: string;
-  taskIps: boolean;
+/** A reverse entry; the NAME.NETWORK text is made when asked (PTR queries are rare, tasks are many). */
+export class PtrRecord {
+  constructor(
+    private readonly base: string,
+    private readonly netName: string | undefined,
+    readonly taskIps: boolean,
+  ) {}
+
+  get name(): string {
+    return this.netName ? `${this.base}.${this.netName}` : this.base;
+  }
 }
 
 /** One network's names; keys are lower case, without the trailing dot. */
 interface NetworkIndex {
   id: string;
+  /** The network's name, lower case: NAME.NETWORK answers as NAME within this network. */
+  netName?: string;
   names: Map<string, NameRecord>;
   srv: Map<string, SrvRecord[]>;
   ptr: Map<string, PtrRecord>;
@@ -46,6 +56,12 @@ export class View {
   lookup(name: string): NameRecord | undefined {
     for (const n of this.nets) {
       const r = n.names.get(name);
+      if (r) return r;
+    }
+    // Docker's sandbox also answers NAME.NETWORK as NAME within that network (not stored twice: 100k tasks).
+    for (const n of this.nets) {
+      if (!n.netName || name.length <= n.netName.length + 1 || !name.endsWith(n.netName) || name[name.length - n.netName.length - 1] !== '.') continue;
+      const r = n.names.get(name.slice(0, -n.netName.length - 1));
       if (r) return r;
     }
     return undefined;
@@ -69,12 +85,11 @@ export class View {
 }
 
 export class Records {
-  /** Every name any network owns (for "never forward our names", even to askers that cannot see them). */
-  private readonly owned = new Set<string>();
   private readonly nets: NetworkIndex[] = [];
   /** Task address (on any network, ingress included) → the service-discovery networks of that task. */
   private readonly askers = new Map<string, string[]>();
   private readonly views = new Map<string, View>();
+  private readonly netLists = new Map<string, string[]>();
   private readonly subnets: Array<{ base: number; mask: number }> = [];
   readonly allView: View;
 
@@ -84,7 +99,7 @@ export class Records {
     const net = (id: string): NetworkIndex => {
       let n = byId.get(id);
       if (!n) {
-        n = { id, names: new Map(), srv: new Map(), ptr: new Map() };
+        n = { id, netName: table.networks[id]?.name?.toLowerCase() || undefined, names: new Map(), srv: new Map(), ptr: new Map() };
         byId.set(id, n);
         this.nets.push(n);
       }
@@ -111,21 +126,12 @@ export class Records {
     netIds.delete(ingress ?? '');
     for (const b of svc.backends) {
       const own = Object.keys(b.addrs).filter((id) => id !== ingress);
-      for (const ip of Object.values(b.addrs)) this.askers.set(ip, merge(this.askers.get(ip), own));
+      for (const ip of Object.values(b.addrs)) this.askers.set(ip, this.interned(merge(this.askers.get(ip), own)));
     }
     for (const id of netIds) {
       const n = net(id);
-      const netName = table.networks[id]?.name?.toLowerCase();
-      const add = (name: string, ips: string[], taskIps: boolean): void => {
-        const key = name.toLowerCase();
-        addName(n.names, key, ips, taskIps);
-        this.owned.add(key);
-        // Docker's sandbox also answers NAME.NETWORK as NAME within that network.
-        if (netName) {
-          addName(n.names, `${key}.${netName}`, ips, taskIps);
-          this.owned.add(`${key}.${netName}`);
-        }
-      };
+      const netName = n.netName;
+      const add = (name: string, ips: string[], taskIps: boolean): void => addName(n.names, name.toLowerCase(), ips, taskIps);
       const tasks = svc.backends.filter((b) => b.addrs[id]);
       const taskIps = tasks.map((b) => b.addrs[id]);
       const vip = svc.vips[id];
@@ -137,10 +143,10 @@ export class Records {
       }
       for (const b of tasks) {
         add(b.name, [b.addrs[id]], true);
-        n.ptr.set(canonicalIp(b.addrs[id]), { name: netName ? `${b.name}.${netName}` : b.name, taskIps: true });
+        n.ptr.set(canonicalIp(b.addrs[id]), new PtrRecord(b.name, netName, true));
       }
       if (vip && svc.mode === 'vip') {
-        n.ptr.set(canonicalIp(vip), { name: netName ? `${svc.serviceName}.${netName}` : svc.serviceName, taskIps: false });
+        n.ptr.set(canonicalIp(vip), new PtrRecord(svc.serviceName, netName, false));
       }
       this.addSrv(n, svc, names, tasks.map((b) => b.name));
     }
@@ -158,7 +164,6 @@ export class Records {
           const list = n.srv.get(key) ?? [];
           for (const r of recs) if (!list.some((x) => x.port === r.port && x.target === r.target)) list.push(r);
           n.srv.set(key, list);
-          this.owned.add(key);
         };
         if (p.name) push(`_${p.name.toLowerCase()}._${p.protocol}.${b}`);
         push(`_${p.protocol}.${b}`);
@@ -183,9 +188,17 @@ export class Records {
     return v;
   }
 
-  /** True when the name is ours in some network, so it must never leave the node. */
+  /** True when the name is ours in some network, so it must never leave the node (even if this asker cannot see it). */
   owns(name: string): boolean {
-    return this.owned.has(name);
+    return this.allView.lookup(name) !== undefined || this.allView.srv(name) !== undefined;
+  }
+
+  /** One array per distinct network list (most tasks share a handful), not one per task address. */
+  private interned(netIds: string[]): string[] {
+    const key = netIds.join(',');
+    let v = this.netLists.get(key);
+    if (!v) this.netLists.set(key, (v = netIds));
+    return v;
   }
 
   /** True when the address is in one of our service-discovery subnets (its PTR zone is ours). */
@@ -196,11 +209,19 @@ export class Records {
   }
 }
 
+/** Shared by every record without addresses of a family (never written to: addName replaces it first). */
+const NONE: string[] = [];
+
 function addName(names: Map<string, NameRecord>, key: string, ips: string[], taskIps: boolean): void {
-  const r = names.get(key) ?? { v4: [], v6: [], taskIps };
+  const r = names.get(key) ?? { v4: NONE, v6: NONE, taskIps };
   for (const ip of ips) {
-    const list = ip.includes(':') ? r.v6 : r.v4;
-    if (!list.includes(ip)) list.push(ip);
+    const v6 = ip.includes(':');
+    const list = v6 ? r.v6 : r.v4;
+    if (list.includes(ip)) continue;
+    if (list === NONE) {
+      if (v6) r.v6 = [ip];
+      else r.v4 = [ip];
+    } else list.push(ip);
   }
   r.taskIps = r.taskIps || taskIps;
   names.set(key, r);

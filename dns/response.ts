@@ -89,3 +89,15 @@ export function fromUpstream(up: dnsPacket.Packet): Local {
 export function servfail(): Local {
   return { rcode: RCODE.SERVFAIL, answers: [], additionals: [], aa: false };
 }
+
+/**
+ * True when the header's section counts could fit in the packet (a question takes at least 5 bytes, a record at
+ * least 11). dns-packet allocates an array per section from these counts before reading a byte of them, so a
+ * 20-byte packet claiming 4 × 65535 records would cost megabytes: such packets are refused before decoding.
+ */
+export function countsFit(msg: Buffer): boolean {
+  if (msg.length < 12) return false;
+  const qd = msg.readUInt16BE(4);
+  const rr = msg.readUInt16BE(6) + msg.readUInt16BE(8) + msg.readUInt16BE(10);
+  return qd * 5 + rr * 11 <= msg.length - 12;
+}

@@ -1,19 +1,18 @@
 /**
- * The listeners: one UDP socket and one TCP server on the same address and port. Each query goes to the fast
- * path, then the general path, then (for names that are not ours) the forwarder; exactly one reply or none comes
- * back per query. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
+ * The listeners: one UDP socket and one TCP server on the same address and port. Each query goes to the query
+ * handler (fast path, general path, forwarder); exactly one reply or none comes back per query. The UDP socket may
+ * also be shared with extra reader processes (udp-reader-pool.ts); TCP is served here only. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
  * a connection cap, an idle timeout, a bound on queries in flight per connection (the socket is paused beyond it)
  * and on unsent output. Nothing a packet does may throw out of these handlers: every step is guarded, counted
  * and dropped, and the server goes on.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from '../control/base/log';
 import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
-import { DnsCounters } from './counters';
-import { RCODE, RCODE_NAME, encodeResponse, fromUpstream, servfail } from './response';
+import type { DnsCounters } from './counters';
+import { QueryHandler, plainAddress } from './query-handler';
 
 export interface DnsServerOptions {
   address: string;
@@ -32,20 +31,28 @@ export interface DnsServerOptions {
 const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 
 export class DnsServer {
-  readonly counters = new DnsCounters();
-  private answerer: Answerer;
+  private readonly handler: QueryHandler;
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
   private boundPort = 0;
 
   constructor(private readonly opts: DnsServerOptions) {
-    this.answerer = opts.answerer;
+    this.handler = new QueryHandler(opts.answerer, opts.forwarder);
+  }
+
+  get counters(): DnsCounters {
+    return this.handler.counters;
   }
 
   /** Swap in answers built from a new table; queries already in progress finish with the old one. */
   setAnswerer(a: Answerer): void {
-    this.answerer = a;
+    this.handler.answerer = a;
+  }
+
+  /** The bound UDP socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen(). */
+  get udpSocket(): dgram.Socket | undefined {
+    return this.udp;
   }
 
   get port(): number {
@@ -53,7 +60,7 @@ export class DnsServer {
   }
 
   async listen(): Promise<void> {
-    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4' });
+    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', lookup: literalLookup });
     udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo));
     udp.on('error', (err) => this.opts.logger.warn('dns udp socket error', { err }));
     await new Promise<void>((resolve, reject) => {
@@ -89,7 +96,7 @@ export class DnsServer {
 
   private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (rinfo.port === 0) return; // nowhere to answer
-    this.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
+    this.handler.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
       if (resp && this.udp === sock) sock.send(resp, rinfo.port, rinfo.address);
     });
   }
@@ -133,7 +140,7 @@ export class DnsServer {
           buf = buf.subarray(2 + len);
           pending++;
           if (pending >= maxPending) sock.pause();
-          this.handle(q, source, 65535, reply);
+          this.handler.handle(q, source, 65535, reply);
         }
         if (buf.length === 0) buf = undefined;
       } catch (err) {
@@ -142,63 +149,14 @@ export class DnsServer {
       }
     });
   }
-
-  /** Calls reply exactly once: with the answer, or with undefined when the query is dropped. Never throws. */
-  private handle(q: Buffer, source: string, maxSize: number, reply: (resp: Buffer | undefined) => void): void {
-    const t0 = performance.now();
-    const c = this.counters;
-    const a = this.answerer;
-    try {
-      const fast = a.fast(q, source, maxSize);
-      if (fast) {
-        c.fastPath++;
-        c.count(q[q.length - 3] === 28 ? 'AAAA' : 'A', 'NOERROR');
-        c.observe(performance.now() - t0);
-        return reply(fast);
-      }
-      const r = a.general(q, source, maxSize);
-      if (r.kind === 'drop') {
-        c.dropped++;
-        return reply(undefined);
-      }
-      if (r.kind === 'answer') {
-        c.count(r.qtype, RCODE_NAME[r.rcode] ?? String(r.rcode));
-        if (r.rcode === RCODE.FORMERR) c.formErrors++;
-        if (r.truncated) c.truncated++;
-        c.observe(performance.now() - t0);
-        return reply(r.bytes);
-      }
-      c.forwarded++;
-      this.opts.forwarder.resolve(r.question).then(
-        (out) => {
-          try {
-            if (out.kind === 'answer' && out.cached) c.cacheHits++;
-            const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
-            const { bytes, truncated } = encodeResponse(r.query, r.question, local, r.limit, r.edns);
-            c.count(r.question.type, RCODE_NAME[local.rcode] ?? String(local.rcode));
-            if (truncated) c.truncated++;
-            c.observe(performance.now() - t0);
-            reply(bytes);
-          } catch {
-            c.errors++;
-            reply(undefined);
-          }
-        },
-        () => {
-          c.errors++;
-          reply(undefined);
-        },
-      );
-    } catch {
-      c.errors++;
-      reply(undefined);
-    }
-  }
 }
 
 function noop(): void {}
 
-/** "::ffff:10.0.1.5" → "10.0.1.5", so task addresses match however the socket reports them. */
-function plainAddress(a: string): string {
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+/**
+ * Replies go to the literal address a query came from: no dns.lookup, whose callback for an IP literal is a
+ * nextTick and a regex per reply.
+ */
+function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, net.isIPv6(address) ? 6 : 4);
 }

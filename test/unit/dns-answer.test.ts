@@ -133,6 +133,11 @@ test('broken queries: FORMERR when the header is readable, dropped when not; res
   assert.equal(r.bytes.readUInt16BE(0), 4242);
   const two = dnsPacket.encode({ id: 7, type: 'query', questions: [{ name: 'web', type: 'A' }, { name: 'db', type: 'A' }] });
   assert.equal((a.general(two, NODE, 512) as { rcode: number }).rcode, 1);
+  // Section counts the packet cannot hold are refused before decoding (dns-packet would allocate arrays for them).
+  const liar = query('web');
+  liar.writeUInt16BE(65535, 6);
+  liar.writeUInt16BE(65535, 10);
+  assert.equal((a.general(liar, NODE, 512) as { rcode: number }).rcode, 1);
   const notify = query('web');
   notify[2] |= 4 << 3;
   assert.equal((a.general(notify, NODE, 512) as { rcode: number }).rcode, 4);
@@ -145,8 +150,8 @@ test('the fast path and the general path give byte-identical answers for every A
   for (const name of names)
     for (const type of ['A', 'AAAA'] as const)
       for (const from of froms)
-        for (const rd of [true, false]) {
-          const q = query(name, type, { id: 0xbeef, rd });
+        for (const [rd, edns] of [[true, undefined], [false, undefined], [true, 1232], [false, 600], [true, 100]] as const) {
+          const q = query(name, type, { id: 0xbeef, rd, edns });
           const f = new Answerer(Records.build(fixtureTable()), { random: seeded(9), searchDomains: ['corp.example'] });
           const g = new Answerer(Records.build(fixtureTable()), { random: seeded(9), searchDomains: ['corp.example'] });
           const fast = f.fast(q, from, 512);
@@ -154,10 +159,10 @@ test('the fast path and the general path give byte-identical answers for every A
           if (!fast) continue; // not ours for this asker: the general path answers NXDOMAIN or forwards
           fastCount++;
           assert.equal(gen.kind, 'answer');
-          assert.deepEqual(fast, (gen as { bytes: Buffer }).bytes, `${name} ${type} from ${from} rd=${rd}`);
+          assert.deepEqual(fast, (gen as { bytes: Buffer }).bytes, `${name} ${type} from ${from} rd=${rd} edns=${edns}`);
           if (fast.readUInt16BE(6) <= 1) assert.deepEqual(f.fast(q, from, 512), fast, 'a prebuilt answer served twice is the same');
         }
-  assert.ok(fastCount >= 40, `fast path took ${fastCount} queries`);
+  assert.ok(fastCount >= 200, `fast path took ${fastCount} queries`);
   // Big shuffled answers too, and IDs patched on prebuilt ones.
   const big = (): Answerer => new Answerer(Records.build(bigTable(3, 12)), { random: seeded(5) });
   const [f, g] = [big(), big()];
@@ -169,7 +174,23 @@ test('the fast path and the general path give byte-identical answers for every A
   const q2 = f.fast(query('svc1', 'A', { id: 2 }), NODE, 512)!;
   assert.equal(q1.readUInt16BE(0), 1);
   assert.equal(q2.readUInt16BE(0), 2);
-  assert.equal(f.fast(query('svc1', 'A', { edns: 1232 }), NODE, 512), undefined, 'EDNS takes the general path');
+  // Answers between 512 bytes and the client's EDNS size go out whole on the fast path too; beyond it, TC on the general one.
+  const wide = (): Answerer => new Answerer(Records.build(bigTable(1, 40)), { random: seeded(6) });
+  const [wf, wg] = [wide(), wide()];
+  for (const edns of [undefined, 512, 1232, 4096]) {
+    const q = query('tasks.svc0', 'A', { id: 3, edns });
+    const fast = wf.fast(q, NODE, 512);
+    const gen = wg.general(q, NODE, 512) as { bytes: Buffer; truncated: boolean };
+    if (fast) assert.deepEqual(fast, gen.bytes, `edns=${edns}`);
+    assert.equal(!fast, gen.truncated, `edns=${edns}: fast path only when the answer fits`);
+    if (!fast) wf.general(q, NODE, 512);
+  }
+  const cookie = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'svc1', type: 'A' }],
+    additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 1232, flags: 0, options: [{ code: 10, data: Buffer.alloc(8, 1) }] } as unknown as dnsPacket.Answer] });
+  assert.equal(f.fast(cookie, NODE, 512), undefined, 'an OPT with options (a cookie) takes the general path');
+  const v1 = query('svc1', 'A', { edns: 1232 });
+  v1[v1.length - 5] = 1; // EDNS version 1
+  assert.equal(f.fast(v1, NODE, 512), undefined, 'EDNS version 1 takes the general path (BADVERS)');
 });
 
 test('tasks.SERVICE is shuffled across answers', () => {
@@ -177,4 +198,28 @@ test('tasks.SERVICE is shuffled across answers', () => {
   const orders = new Set<string>();
   for (let i = 0; i < 20; i++) orders.add(data(dnsPacket.decode(a.fast(query('tasks.svc0'), NODE, 512)!)).join(','));
   assert.ok(orders.size > 5);
+});
+
+test('negative answers for our names carry an SOA (RFC 2308) owned by the top label, minimum = the task TTL', () => {
+  const a = answerer({ taskTtl: 3, vipTtl: 600 });
+  const soaOf = (p: dnsPacket.DecodedPacket): { name: string; ttl: number; minimum: number } | undefined => {
+    const s = (p.authorities ?? []).find((x) => x.type === 'SOA') as { name: string; ttl: number; data: { minimum: number } } | undefined;
+    return s && { name: s.name, ttl: s.ttl, minimum: s.data.minimum };
+  };
+  const nodata = ask(a, 'Tasks.Web', 'AAAA', WEB_TASK);
+  assert.equal(nodata.rcode, 'NOERROR');
+  assert.deepEqual(soaOf(nodata.pkt), { name: 'Web', ttl: 3, minimum: 3 }, 'NODATA: AAAA for a name with no IPv6');
+  const hidden = ask(a, 'db', 'A', WEB_TASK);
+  assert.equal(hidden.rcode, 'NXDOMAIN');
+  assert.deepEqual(soaOf(hidden.pkt), { name: 'db', ttl: 3, minimum: 3 }, 'NXDOMAIN: ours, not visible to this asker');
+  assert.deepEqual(soaOf(ask(a, '_nope._tcp.web', 'SRV', WEB_TASK).pkt), { name: 'web', ttl: 3, minimum: 3 });
+  assert.deepEqual(soaOf(ask(a, 'web', 'SRV', WEB_TASK).pkt), { name: 'web', ttl: 3, minimum: 3 }, 'NODATA: no SRV at the bare name');
+  assert.deepEqual(soaOf(ask(a, '99.1.0.10.in-addr.arpa', 'PTR', NODE).pkt)?.name, 'arpa', 'an unknown address in our subnet');
+  assert.equal(soaOf(ask(a, 'web', 'A', WEB_TASK).pkt), undefined, 'positive answers have no authority section');
+  assert.equal(ask(a, 'web', 'A', WEB_TASK).pkt.authorities?.length, 0);
+  // The fast path writes the same SOA for NODATA.
+  const q = query('TASKS.web', 'AAAA', { id: 7 });
+  const fast = a.fast(q, WEB_TASK, 512);
+  assert.ok(fast, 'AAAA NODATA takes the fast path');
+  assert.deepEqual(soaOf(dnsPacket.decode(fast)), { name: 'web', ttl: 3, minimum: 3 });
 });

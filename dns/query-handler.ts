@@ -1,0 +1,80 @@
+/**
+ * One query in, at most one reply out: the fast path, then the general path, then (for names that are not ours)
+ * the forwarder, with the counters kept on the way. Shared by the main listeners (server.ts) and the extra UDP
+ * readers (udp-reader-process.ts), so every reader answers exactly alike. Nothing a packet does may throw out of
+ * handle(): every step is guarded, counted and dropped, and the caller goes on.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Answerer } from './answer';
+import type { Forwarder } from './forwarder';
+import { DnsCounters } from './counters';
+import { RCODE, RCODE_NAME, encodeResponse, fromUpstream, servfail } from './response';
+
+export type Reply = (resp: Buffer | undefined) => void;
+
+export class QueryHandler {
+  readonly counters = new DnsCounters();
+
+  constructor(
+    /** Swapped whole on every table change; a query in progress finishes with the one it started with. */
+    public answerer: Answerer,
+    private readonly forwarder: Forwarder,
+  ) {}
+
+  /** Calls reply exactly once: with the answer, or with undefined when the query is dropped. Never throws. */
+  handle(q: Buffer, source: string, maxSize: number, reply: Reply): void {
+    const t0 = performance.now();
+    const c = this.counters;
+    const a = this.answerer;
+    try {
+      const fast = a.fast(q, source, maxSize);
+      if (fast) {
+        c.fastPath++;
+        c.count(q[q.length - 3] === 28 ? 'AAAA' : 'A', 'NOERROR');
+        c.observe(performance.now() - t0);
+        return reply(fast);
+      }
+      const r = a.general(q, source, maxSize);
+      if (r.kind === 'drop') {
+        c.dropped++;
+        return reply(undefined);
+      }
+      if (r.kind === 'answer') {
+        c.count(r.qtype, RCODE_NAME[r.rcode] ?? String(r.rcode));
+        if (r.rcode === RCODE.FORMERR) c.formErrors++;
+        if (r.truncated) c.truncated++;
+        c.observe(performance.now() - t0);
+        return reply(r.bytes);
+      }
+      c.forwarded++;
+      this.forwarder.resolve(r.question).then(
+        (out) => {
+          try {
+            if (out.kind === 'answer' && out.cached) c.cacheHits++;
+            const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
+            const { bytes, truncated } = encodeResponse(r.query, r.question, local, r.limit, r.edns);
+            c.count(r.question.type, RCODE_NAME[local.rcode] ?? String(local.rcode));
+            if (truncated) c.truncated++;
+            c.observe(performance.now() - t0);
+            reply(bytes);
+          } catch {
+            c.errors++;
+            reply(undefined);
+          }
+        },
+        () => {
+          c.errors++;
+          reply(undefined);
+        },
+      );
+    } catch {
+      c.errors++;
+      reply(undefined);
+    }
+  }
+}
+
+/** "::ffff:10.0.1.5" → "10.0.1.5", so task addresses match however the socket reports them. */
+export function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}

@@ -1,0 +1,32 @@
+/**
+ * The messages between the resolver (udp-reader-pool.ts) and its extra UDP reader processes
+ * (udp-reader-process.ts). Tables travel whole, by structured clone (fork's 'advanced' serialization): a reader
+ * rebuilds its own Records from them exactly as the main process does, so every reader answers alike.
+ */
+import type { EndpointTable } from '../mesh/endpoint-table';
+import type { AnswerOptions } from './answer';
+import type { DnsCountersSnapshot } from './counters';
+import type { Upstream } from './forwarder';
+
+/** What a reader needs besides the table: the same answer and forwarding settings as the main process. */
+export interface ReaderConfig {
+  answer: Omit<AnswerOptions, 'random'>;
+  upstreams: Upstream[];
+  forwardTimeoutMs?: number;
+  maxInFlight?: number;
+  cacheSize?: number;
+}
+
+export type ToReader =
+  /** Sent once, with the shared UDP socket as the handle. */
+  | { kind: 'init'; config: ReaderConfig; gen: number; table: EndpointTable }
+  | { kind: 'table'; gen: number; table: EndpointTable };
+
+export type FromReader =
+  /** The reader answers from table generation `gen` (or a newer one) from now on. */
+  | { kind: 'applied'; gen: number }
+  | { kind: 'counters'; snapshot: DnsCountersSnapshot }
+  | { kind: 'log'; level: 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+
+/** How often a reader reports its counters to the main process (metrics read the sum at scrape time). */
+export const COUNTERS_PERIOD_MS = 1000;
