@@ -39,7 +39,10 @@ export class BridgePlumber implements NetworkPlumber {
   async ensureNetwork(net: LocalNetwork): Promise<void> {
     // Checked first so a steady-state call costs one read and never retries an address add.
     const exists = await this.linkExists(bridgeName(net.id));
-    if (!exists) this.log.info('creating network bridge', { network: net.id, bridge: bridgeName(net.id), subnet: net.subnet });
+    if (!exists) {
+      this.log.info('creating network bridge', { network: net.id, bridge: bridgeName(net.id), subnet: net.subnet });
+      await this.removeStaleBridges(net);
+    }
     await this.run(ensureNetworkPlan(net, exists));
   }
 
@@ -54,6 +57,19 @@ export class BridgePlumber implements NetworkPlumber {
   async detach(taskId: string): Promise<void> {
     const { stdout } = await this.exec(['ip', '-o', 'link', 'show', 'type', 'veth']);
     await this.run(detachPlan(taskVethsIn(stdout, taskId)), true);
+  }
+
+  /**
+   * Our bridges that hold this network's gateway address under another name belong to a network that no longer
+   * exists (a swarm left while a task was still being set up, a crash): two bridges with one subnet would split
+   * the node's routes to it, so the stale one goes.
+   */
+  private async removeStaleBridges(net: LocalNetwork): Promise<void> {
+    const { stdout } = await this.exec(['ip', '-o', '-4', 'addr', 'show', 'type', 'bridge']);
+    for (const name of staleBridges(stdout, net)) {
+      this.log.warn('removing a stale bridge that holds this network\'s subnet', { bridge: name, network: net.id, subnet: net.subnet });
+      await this.run([{ argv: ['ip', 'link', 'del', name] }], true);
+    }
   }
 
   private async linkExists(name: string): Promise<boolean> {
@@ -95,3 +111,12 @@ export class BridgePlumber implements NetworkPlumber {
   }
 }
 
+/** Names of our bridges (shl*) in `ip -o -4 addr show type bridge` output that hold net's gateway, other than its own. */
+export function staleBridges(ipAddrOutput: string, net: LocalNetwork): string[] {
+  const own = bridgeName(net.id);
+  const out = new Set<string>();
+  for (const m of ipAddrOutput.matchAll(/^\d+:\s+(\S+)\s+inet\s+([\d.]+)\//gm)) {
+    if (m[1].startsWith('shl') && m[1] !== own && m[2] === net.gateway) out.add(m[1]);
+  }
+  return [...out];
+}

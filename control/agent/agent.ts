@@ -74,7 +74,13 @@ export class Agent implements Component {
     for (const t of this.timers) t.cancel();
     for (const c of this.calls) c.cancel();
     this.client?.close();
-    // Tasks keep running: a restarted swarmd adopts them.
+    // Tasks keep running (a restarted swarmd adopts them), but no step is left half done: a prepare still under
+    // way could otherwise recreate a bridge that `swarm leave` removes next. Bounded, so a hung engine call
+    // cannot hold the daemon's shutdown.
+    const halted = Promise.all([...this.runners.values()].map((r) => r.halt()));
+    let timer: Timer | undefined;
+    await Promise.race([halted, new Promise<void>((r) => (timer = this.opts.clock.setTimeout(r, 10_000)))]);
+    timer?.cancel();
   }
 
   description(): NodeDescription {

@@ -35,6 +35,8 @@ export class TaskRunner {
   private busy = false;
   private waiting = false;
   private removed = false;
+  private halted = false;
+  private stepping: Promise<void> = Promise.resolve();
 
   constructor(
     private task: Task,
@@ -60,16 +62,28 @@ export class TaskRunner {
   }
 
   /** Drives the task as far as it can go now. */
-  async pump(): Promise<void> {
-    if (this.busy || this.removed) return;
+  pump(): Promise<void> {
+    if (this.busy || this.removed || this.halted) return this.stepping;
     this.busy = true;
-    try {
-      while (!this.removed && (await this.step())) {
-        /* keep stepping */
+    this.stepping = (async () => {
+      try {
+        while (!this.removed && !this.halted && (await this.step())) {
+          /* keep stepping */
+        }
+      } finally {
+        this.busy = false;
       }
-    } finally {
-      this.busy = false;
-    }
+    })();
+    return this.stepping;
+  }
+
+  /**
+   * The agent is stopping: take no further step, and resolve once the step under way (a prepare, a start) has
+   * finished — so nothing recreates what a `swarm leave` is about to remove. The task itself keeps running.
+   */
+  halt(): Promise<void> {
+    this.halted = true;
+    return this.stepping;
   }
 
   /** The task was deleted by the manager: stop it if needed and release everything it holds. */

@@ -242,6 +242,23 @@ describe('the docker CLI against swarmd with the docker executor', () => {
     await d.until('service ls 2/2', () => replicas('web') === '2/2');
   });
 
+  test('docker service update --image between two local tags replaces the containers one at a time, and rollback returns', async () => {
+    await needSwarmd();
+    const before = await running('web');
+    const out = ok('service', 'update', '--image', 'shoal-busybox:2', '--update-parallelism', '1', '--update-monitor', '1s', 'web');
+    assert.match(out, /verify: Service converged/, out);
+    const images = async () => (await engine.listContainers({ filters: { label: [`${LABEL_SERVICE}=web`, `${LABEL_NODE}=${nodeId}`] } })).map((c) => c.Image).sort();
+    assert.deepEqual(await images(), ['shoal-busybox:2', 'shoal-busybox:2']);
+    assert.equal((await running('web')).filter((id) => before.includes(id)).length, 0, 'every container was replaced');
+    const history = servicePs('web');
+    assert.ok(history.some((t) => t.name.startsWith('\\_') && /^Shutdown /.test(t.current)), JSON.stringify(history));
+    assert.match(ok('service', 'rollback', 'web'), /rollback: manually requested rollback/);
+    await d.until('back on shoal-busybox:1', async () => JSON.stringify(await images()) === JSON.stringify([IMAGE, IMAGE]), 60_000);
+    const [svc] = JSON.parse(ok('service', 'inspect', 'web'));
+    assert.equal(svc.Spec.TaskTemplate.ContainerSpec.Image, IMAGE);
+    await d.until('rollback completed', () => JSON.parse(ok('service', 'inspect', 'web'))[0].UpdateStatus?.State === 'rollback_completed', 30_000);
+  });
+
   test('docker node ls / inspect self / update --availability drain, then active', async () => {
     await needSwarmd();
     const nodes = rows(ok('node', 'ls'));

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { staleBridges } from '../../overlay/bridge-plumber';
 import {
   attachPlan,
   batchesOf,
@@ -121,4 +122,16 @@ test('a plan runs as ip -batch groups: consecutive commands per namespace, order
   // What a batch line cannot carry, and nsenter plans, are left to one exec per command.
   assert.equal(batchesOf([{ argv: ['ip', 'link', 'set', 'a b', 'up'] }]), undefined);
   assert.equal(batchesOf(attachPlan(TASK, { kind: 'pid', pid: 7 }, [])), undefined);
+});
+
+test('a stale bridge of ours holding the same gateway is found; our own, foreign bridges and other subnets are not', () => {
+  const out = [
+    '4: shlold000000000    inet 10.0.0.1/24 brd 10.0.0.255 scope global shlold000000000\\       valid_lft forever preferred_lft forever',
+    '5: shlnet000000001    inet 10.0.0.1/24 brd 10.0.0.255 scope global shlnet000000001',
+    '6: docker0    inet 10.0.0.1/24 brd 10.0.0.255 scope global docker0',
+    '7: shlother0000000    inet 10.0.1.1/24 brd 10.0.1.255 scope global shlother0000000',
+  ].join('\n');
+  const net = { id: 'net000000001xyz', name: 'ingress', subnet: '10.0.0.0/24', gateway: '10.0.0.1' };
+  assert.equal(bridgeName(net.id), 'shlnet000000001');
+  assert.deepEqual(staleBridges(out, net), ['shlold000000000']);
 });
