@@ -332,7 +332,9 @@ export class Daemon implements Component, Backend {
     }
     if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock })];
     return [
-      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [] }),
+      // No minimum interval between syncs: a change is one partial restore of a few chains, changes arriving
+      // during a sync are coalesced into the next, and the gate waits for them (a task's start and stop do).
+      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [], minSyncIntervalMs: 0 }),
       new UserspaceMesh(log.child({ listeners: 'loopback' }), { nodeId, clock, loopbackOnly: true }),
     ];
   }

@@ -84,8 +84,13 @@ export class IptablesMesh implements Component, EndpointSink {
     this.runner.kick('change');
   }
 
-  /** Resolves when every table handed to apply() is in the kernel (tests). */
+  /** Resolves when every table handed to apply() is in the kernel (the endpoint gate waits on this). */
   settled(): Promise<void> {
+    return this.runner.flushed();
+  }
+
+  /** Resolves when no sync is running or due now, even if one failed and waits for its retry (tests). */
+  quiescent(): Promise<void> {
     return this.runner.settled();
   }
 

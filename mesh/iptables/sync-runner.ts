@@ -32,6 +32,7 @@ export class SyncRunner {
   /** A run is due now (queued with setImmediate), not waiting on the clock. */
   private due = false;
   private idleWaiters: (() => void)[] = [];
+  private flushWaiters: (() => void)[] = [];
 
   constructor(
     private readonly job: (reason: SyncReason) => Promise<void>,
@@ -63,8 +64,18 @@ export class SyncRunner {
     }
   }
 
+  /**
+   * Resolves once every kick so far has been served by a successful run — including one waiting on the clock
+   * (the min interval); a failing sync keeps it waiting (callers bound their wait).
+   */
+  flushed(): Promise<void> {
+    if (!this.running && !this.due && !this.pending) return Promise.resolve();
+    return new Promise((r) => this.flushWaiters.push(r));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const w of this.flushWaiters.splice(0)) w();
     this.timer?.cancel();
     await this.idle();
   }
@@ -105,6 +116,7 @@ export class SyncRunner {
       this.schedule(wait);
     } else {
       this.timer = this.opts.clock.setTimeout(() => this.kick('periodic'), this.period);
+      for (const w of this.flushWaiters.splice(0)) w();
     }
   }
 }

@@ -136,7 +136,7 @@ test('a failed restore carries the offending line, and the retry writes everythi
   await mesh.start();
   fake.failNextRestore = 'iptables-restore: line 1 failed: Resource busy';
   mesh.apply(table(['10.0.0.5']));
-  await mesh.settled();
+  await mesh.quiescent();
   assert.equal(mesh.counters().failures, 1);
   clock.advance(5000);
   await mesh.settled();
