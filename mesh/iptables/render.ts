@@ -114,6 +114,7 @@ function entersOurs(rule: string): boolean {
   return /(?:^| )-[jg] SHOAL-/.test(rule);
 }
 
+/** The same array (an unchanged service's cached plan) is the same rules without looking at them. */
 function sameRules(a: string[] | undefined, b: string[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+  return a === b || (a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]));
 }
