@@ -98,9 +98,14 @@ export function chainName(prefix: 'SHOAL-SVC-' | 'SHOAL-SEP-', key: string): str
   return prefix + out;
 }
 
-/** Probability for rule i of n so that each backend is picked with 1/n overall, as iptables-save prints it. */
+/**
+ * Probability for rule i of n so that each backend is picked with 1/n overall, exactly as iptables-save prints
+ * it: xt_statistic keeps it as a 31-bit fraction (round(p·2³¹)), and save prints that fraction with 11 decimals —
+ * 1/3 comes back as 0.33333333349. Writing the kernel's own text lets a full sync compare chains with what the
+ * kernel holds and leave equal ones alone.
+ */
 export function spreadProbability(i: number, n: number): string {
-  return (1 / (n - i)).toFixed(11);
+  return (Math.round(0x80000000 / (n - i)) / 0x80000000).toFixed(11);
 }
 
 /** What one service contributes to the model: its entries in the shared chains, its own chains, its UDP flows. */

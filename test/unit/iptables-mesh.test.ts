@@ -85,6 +85,21 @@ test('incremental render deletes the SEP chain of a remote backend that went awa
   assert.deepEqual(text.split('\n').filter((l) => l.includes(sep)), [`:${sep} - [0:0]`, `-X ${sep}`], text);
 });
 
+test('a full render over a kernel that holds our rules writes only the chains that differ', async () => {
+  const fake = newFake();
+  const applier = new IptablesApplier({ exec: fake.exec });
+  const before = plan(table(['10.0.0.5', '10.0.0.6', '10.0.0.7'], 'tcp', 5), NODE);
+  await applier.restore(renderRestore(before, { kernel: await applier.readKernel() }));
+  assert.equal(renderRestore(before, { kernel: await applier.readKernel() }), '');
+  // Someone deletes a rule of one service chain by hand: that chain alone is written again.
+  const svcChain = [...before.tables.nat.keys()].find((c) => before.tables.nat.get(c)!.length === 3)!;
+  fake.deleteRule('nat', svcChain, 1);
+  const text = renderRestore(before, { kernel: await applier.readKernel() });
+  assert.deepEqual(text.split('\n').filter((l) => l.startsWith(':')), [`:${svcChain} - [0:0]`], text);
+  await applier.restore(text);
+  assert.equal(fake.rules('nat', svcChain).length, 3);
+});
+
 test('the incremental planner re-plans only the changed service and gives the same model as plan()', () => {
   const planner = new IncrementalPlanner();
   const a = table(['10.0.0.5', '10.0.0.6'], 'tcp', 20);
