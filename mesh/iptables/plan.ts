@@ -151,6 +151,7 @@ export function sortedServices(table: EndpointTable): ServiceEndpoint[] {
  * chain: hairpin is caught in POSTROUTING by `--ctstate DNAT` on the bridge, so nothing is marked per endpoint);
  * only a remote backend, which must be marked for masquerade before the DNAT, gets a SHOAL-SEP chain. Fewer
  * chains is what makes a full restore on iptables-nft cheaper: its cost grows faster than the chain count.
+ * Reads only what incremental-planner's serviceFingerprint() lists; reading another field means adding it there.
  */
 export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServicePlan {
   const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], chains: [], udpFlows: [], notes: [] };

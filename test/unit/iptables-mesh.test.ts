@@ -100,6 +100,40 @@ test('a full render over a kernel that holds our rules writes only the chains th
   assert.equal(fake.rules('nat', svcChain).length, 3);
 });
 
+test('the incremental planner notices a change in every field the planner reads', () => {
+  const node = { ...NODE, addresses: ['192.0.2.10', '192.0.2.11'], remoteBackends: 'masquerade' as const };
+  const base = table(['10.0.0.5', '10.0.0.6'], 'udp', 2);
+  const s0 = { ...base.services[0], vips: { ing: '10.0.0.2' } };
+  const b0 = s0.backends[0];
+  const p0 = s0.ports[0];
+  const variants: [string, typeof s0][] = [
+    ['serviceName', { ...s0, serviceName: 'web2' }],
+    ['mode', { ...s0, mode: 'dnsrr' }],
+    ['vips', { ...s0, vips: { ing: '10.0.0.3' } }],
+    ['port protocol', { ...s0, ports: [{ ...p0, protocol: 'tcp' }] }],
+    ['targetPort', { ...s0, ports: [{ ...p0, targetPort: 81 }] }],
+    ['publishedPort', { ...s0, ports: [{ ...p0, publishedPort: 8081 }] }],
+    ['publishMode', { ...s0, ports: [{ ...p0, publishMode: 'host' }] }],
+    ['hostIP', { ...s0, ports: [{ ...p0, hostIP: '192.0.2.11' }] }],
+    ['taskId', { ...s0, backends: [{ ...b0, taskId: 'zz' }, ...s0.backends.slice(1)] }],
+    ['backend name', { ...s0, backends: [{ ...b0, name: 'web.9', nodeId: 'n2' }, ...s0.backends.slice(1)] }],
+    ['nodeId', { ...s0, backends: [{ ...b0, nodeId: 'n2' }, ...s0.backends.slice(1)] }],
+    ['addrs', { ...s0, backends: [{ ...b0, addrs: { ing: '10.0.0.9' } }, ...s0.backends.slice(1)] }],
+  ];
+  const notesOf = (m: ReturnType<typeof plan>) => m.notes.join('\n');
+  for (const [field, changed] of variants) {
+    const planner = new IncrementalPlanner();
+    planner.plan({ ...base, services: [s0, ...base.services.slice(1)] }, node);
+    const t = { ...base, services: [changed, ...base.services.slice(1)] };
+    const cached = planner.plan(t, node);
+    const fresh = plan(t, node);
+    assert.equal(planner.replanned(), 1, field);
+    assert.equal(renderRestore(cached, { kernel: EMPTY }), renderRestore(fresh, { kernel: EMPTY }), field);
+    assert.deepEqual([...cached.udpFlows], [...fresh.udpFlows], field);
+    assert.equal(notesOf(cached), notesOf(fresh), field);
+  }
+});
+
 test('the incremental planner re-plans only the changed service and gives the same model as plan()', () => {
   const planner = new IncrementalPlanner();
   const a = table(['10.0.0.5', '10.0.0.6'], 'tcp', 20);
