@@ -233,12 +233,24 @@ async function ruleProgramming(): Promise<(string | number)[][]> {
   cleanups.push(removeNs);
   const big = bigEndpointTable(RULE_SERVICES);
   const changed = withOneEndpointReplaced(big);
-  const make = () => new IptablesMesh({ nodeId: 'n1', addresses: () => ['192.0.2.10'], logger: createLogger('warn'), netns: ns, bridgeName: () => 'br-ing', minSyncIntervalMs: 0 });
+  // Times every iptables-restore, so each row can say how much of it is the kernel side and how much is ours.
+  let restoreMs = 0;
+  const timedExec: typeof exec = async (argv, o) => {
+    const t0 = performance.now();
+    try {
+      return await exec(argv, o);
+    } finally {
+      if (argv.includes('iptables-restore')) restoreMs += performance.now() - t0;
+    }
+  };
+  const make = () => new IptablesMesh({ nodeId: 'n1', addresses: () => ['192.0.2.10'], logger: createLogger('warn'), exec: timedExec, netns: ns, bridgeName: () => 'br-ing', minSyncIntervalMs: 0 });
   const timed = async (fn: () => Promise<unknown>) => {
+    restoreMs = 0;
     const t0 = performance.now();
     await fn();
     return performance.now() - t0;
   };
+  const restoreShare = () => `${restoreMs.toFixed(0)}`;
   const rows: (string | number)[][] = [];
   const first = make();
   let again: IptablesMesh | undefined;
@@ -246,21 +258,36 @@ async function ruleProgramming(): Promise<(string | number)[][]> {
     first.apply(big); // before start(): its first sync is the full one, with this table
     const fullMs = await timed(() => first.start());
     const rules = first.counters().rules;
-    rows.push([`full sync (first start), ${rules.toLocaleString('en-US')} rules`, fullMs.toFixed(0), '≤ 1000', ratio(fullMs / 3800)]);
+    rows.push([`full sync (first start), ${rules.toLocaleString('en-US')} rules`, fullMs.toFixed(0), restoreShare(), '≤ 1000', ratio(fullMs / 3800)]);
     const changeMs = await timed(async () => {
       first.apply(changed);
       await first.settled();
     });
-    rows.push(['one-endpoint change (partial restore)', changeMs.toFixed(0), '≤ 50', ratio(changeMs / 55)]);
+    rows.push(['one-endpoint change (partial restore)', changeMs.toFixed(0), restoreShare(), '≤ 50', ratio(changeMs / 55)]);
     if (first.counters().partialSyncs !== 1) notes.push(`rule programming: expected one partial sync, counters ${JSON.stringify(first.counters())}`);
+    // The row above is the first partial sync of the process (cold code, a heap full of the full sync's text);
+    // a long-running swarmd sees the warm case: the median of further one-endpoint changes back and forth.
+    const warm: [number, number][] = [];
+    for (let i = 0; i < 7; i++) {
+      const ms = await timed(async () => {
+        first.apply(i % 2 ? changed : big);
+        await first.settled();
+      });
+      warm.push([ms, restoreMs]);
+    }
+    warm.sort((a, b) => a[0] - b[0]);
+    const [warmMs, warmRestore] = warm[warm.length >> 1];
+    rows.push(['one-endpoint change, warm (median of 7)', warmMs.toFixed(0), warmRestore.toFixed(0), '≤ 50', ratio(warmMs / 55)]);
+    first.apply(changed);
+    await first.settled();
     // A restarted swarmd: a new mesh finds the old chains in the kernel and rewrites everything over them.
     const restarted = (again = make());
     restarted.apply(changed);
     const restartMs = await timed(() => restarted.start());
-    rows.push(['full sync over existing rules (restart)', restartMs.toFixed(0), '≤ 1000', ratio(restartMs / 4000)]);
+    rows.push(['full sync over existing rules (restart)', restartMs.toFixed(0), restoreShare(), '≤ 1000', ratio(restartMs / 4000)]);
     if (first.counters().failures + restarted.counters().failures) notes.push('rule programming: a sync failed');
     const stopMs = await timed(() => restarted.stop());
-    rows.push(['remove everything (stop)', stopMs.toFixed(0), '', '']);
+    rows.push(['remove everything (stop)', stopMs.toFixed(0), restoreShare(), '', '']);
     await first.stop(); // the "crashed" instance: its runner ends; the rules are already gone
   } finally {
     await first.stop().catch(() => undefined);
@@ -307,7 +334,7 @@ async function main(): Promise<void> {
   }
   if (ruleRows.length) {
     console.log(`\nIptablesMesh rule programming, ${RULE_SERVICES.toLocaleString('en-US')} services × 10 endpoints (iptables-nft), anchor: §5.4 kube-proxy-shaped restore (3800 ms full, 55 ms one service)`);
-    printTable(['step', 'ms', 'goal ms', 'vs anchor'], ruleRows);
+    printTable(['step', 'ms', 'of which iptables-restore ms', 'goal ms', 'vs anchor'], ruleRows);
   }
   console.log(`\nload average (1 min) before ${load0.toFixed(2)}, after ${load1.toFixed(2)} on ${cpus().length} cores`);
   for (const n of notes) console.log(n);

@@ -14,7 +14,8 @@ import { exec as realExec, type Exec } from '../../control/base/exec';
 import type { Logger } from '../../control/base/log';
 import type { EndpointSink, EndpointTable } from '../endpoint-table';
 import { IptablesApplier, driftOf } from './applier';
-import { plan, type NodeContext, type RulesModel } from './plan';
+import { IncrementalPlanner } from './incremental-planner';
+import type { NodeContext, RulesModel } from './plan';
 import { renderCleanup, renderRestore } from './render';
 import { SyncRunner, type SyncReason } from './sync-runner';
 
@@ -51,6 +52,8 @@ export class IptablesMesh implements Component, EndpointSink {
   private readonly applier: IptablesApplier;
   private readonly runner: SyncRunner;
   private readonly clock: Clock;
+  /** Re-plans only the services that changed since the last sync. */
+  private readonly planner = new IncrementalPlanner();
   private table: EndpointTable = { networks: {}, services: [] };
   /** What the kernel holds, as far as we know; undefined forces the next sync to be full. */
   private applied?: RulesModel;
@@ -107,7 +110,7 @@ export class IptablesMesh implements Component, EndpointSink {
 
   private async sync(reason: SyncReason): Promise<void> {
     const started = this.clock.now();
-    const model = plan(this.table, {
+    const model = this.planner.plan(this.table, {
       nodeId: this.opts.nodeId,
       addresses: this.opts.addresses(),
       bridgeName: this.opts.bridgeName,

@@ -7,7 +7,9 @@
  *   nat PREROUTING/OUTPUT → SHOAL-SERVICES: `-d VIP -j SHOAL-SVC-x` per (service, network); last, for traffic to
  *     this node's own addresses (not 127/8: see below), → SHOAL-INGRESS: `[-d host_ip] -p P --dport N -j SVC`.
  *   SHOAL-SVC-x: one rule per backend, rule i of n with `-m statistic --probability 1/(n−i)`, the last without →
- *     uniform. SHOAL-SEP-x: DNAT to the backend (ingress: ip:targetPort; VIP: ip, any port, as Docker's fwmark VIP).
+ *     uniform; each DNATs to its backend (ingress: ip:targetPort; VIP: ip, any port, as Docker's fwmark VIP).
+ *     Only a remote backend gets a SHOAL-SEP-x chain (mark for masquerade, then DNAT): kube-proxy's per-endpoint
+ *     chain exists for its hairpin mark, which we do not need (POSTROUTING below catches hairpin by conntrack).
  *   nat POSTROUTING → SHOAL-POSTROUTING: masquerade (a) DNATed packets leaving a bridge whose source is on that
  *     bridge — hairpin (a task reaching its own service) and neighbours, whose replies would otherwise go straight
  *     over the bridge and skip the un-DNAT; (b) packets marked by SHOAL-MARK-MASQ (remote backends, whose replies
@@ -96,12 +98,147 @@ export function chainName(prefix: 'SHOAL-SVC-' | 'SHOAL-SEP-', key: string): str
   return prefix + out;
 }
 
-/** Probability for rule i of n so that each backend is picked with 1/n overall, as iptables-save prints it. */
+/**
+ * Probability for rule i of n so that each backend is picked with 1/n overall, exactly as iptables-save prints
+ * it: xt_statistic keeps it as a 31-bit fraction (round(p·2³¹)), and save prints that fraction with 11 decimals —
+ * 1/3 comes back as 0.33333333349. Writing the kernel's own text lets a full sync compare chains with what the
+ * kernel holds and leave equal ones alone.
+ */
 export function spreadProbability(i: number, n: number): string {
-  return (1 / (n - i)).toFixed(11);
+  return (Math.round(0x80000000 / (n - i)) / 0x80000000).toFixed(11);
 }
 
+/** What one service contributes to the model: its entries in the shared chains, its own chains, its UDP flows. */
+export interface ServicePlan {
+  /** SHOAL-SERVICES (nat) rules for its VIPs. */
+  vipRules: string[];
+  /** SHOAL-INGRESS rules: host_ip-bound ports (they go first in the chain) and wildcard ones. */
+  ingressBound: string[];
+  ingressAny: string[];
+  /** SHOAL-SERVICES (filter) rejects: entry points with no backend. */
+  rejects: string[];
+  /** Its SVC chains then its SEP chains, in render order. The arrays are shared by every model built from a
+   * cached plan, which is what lets the incremental render skip an unchanged chain by identity. */
+  chains: [string, string[]][];
+  udpFlows: [string, string[]][];
+  notes: string[];
+}
+
+/** The part of the table and the node a service's plan depends on (besides the service itself). */
+export interface ServiceContext {
+  ingressNetworkId?: string;
+  nodeId: string;
+  addresses: string[];
+  remoteBackends?: 'skip' | 'masquerade';
+}
+
+/** The whole model; plan() is planService() for each service, then assemble(). */
 export function plan(table: EndpointTable, node: NodeContext): RulesModel {
+  const ctx = serviceContext(table, node);
+  return assemble(sortedServices(table).map((svc) => planService(svc, ctx)), table, node);
+}
+
+export function serviceContext(table: EndpointTable, node: NodeContext): ServiceContext {
+  return { ingressNetworkId: table.ingressNetworkId, nodeId: node.nodeId, addresses: node.addresses, remoteBackends: node.remoteBackends };
+}
+
+export function sortedServices(table: EndpointTable): ServiceEndpoint[] {
+  return [...table.services].sort((a, b) => (a.serviceId < b.serviceId ? -1 : 1));
+}
+
+/**
+ * One service's rules. A local backend is DNATed straight from the SVC chain's statistic rule (no per-endpoint
+ * chain: hairpin is caught in POSTROUTING by `--ctstate DNAT` on the bridge, so nothing is marked per endpoint);
+ * only a remote backend, which must be marked for masquerade before the DNAT, gets a SHOAL-SEP chain. Fewer
+ * chains is what makes a full restore on iptables-nft cheaper: its cost grows faster than the chain count.
+ * Reads only what incremental-planner's serviceFingerprint() lists; reading another field means adding it there.
+ */
+export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServicePlan {
+  const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], chains: [], udpFlows: [], notes: [] };
+  const seps: [string, string[]][] = [];
+  const backends = [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0));
+
+  /** Writes SHOAL-SVC for the backends reachable on a network; returns its name or undefined when none is. */
+  const spread = (svcKey: string, networkId: string, dnat: (pick: string, ip: string) => string, localOnly = false): string | undefined => {
+    const usable: [EndpointBackend, string][] = [];
+    for (const b of backends) {
+      const ip = b.addrs[networkId];
+      if (!ip) continue;
+      const remote = b.nodeId !== ctx.nodeId;
+      if (remote && localOnly) continue;
+      if (remote && ctx.remoteBackends !== 'masquerade') {
+        out.notes.push(`${svc.serviceName}: task ${b.name} runs on node ${b.nodeId}; remote backends need the overlay`);
+        continue;
+      }
+      usable.push([b, ip]);
+    }
+    if (usable.length === 0) return undefined;
+    const svcChain = chainName('SHOAL-SVC-', svcKey);
+    const rules: string[] = [];
+    usable.forEach(([b, ip], i) => {
+      const pick = i === usable.length - 1 ? '' : `-m statistic --mode random --probability ${spreadProbability(i, usable.length)} `;
+      if (b.nodeId === ctx.nodeId) return void rules.push(dnat(pick, ip));
+      const sep = chainName('SHOAL-SEP-', `${svcKey}/${b.taskId}/${ip}`);
+      rules.push(`${pick}-j ${sep}`);
+      seps.push([sep, [`-j ${CHAIN.markMasq}`, dnat('', ip)]]);
+    });
+    out.chains.push([svcChain, rules]);
+    return svcChain;
+  };
+
+  if (svc.mode === 'vip') {
+    for (const networkId of Object.keys(svc.vips).sort()) {
+      const vip = svc.vips[networkId];
+      const key = `vip/${svc.serviceId}/${networkId}`;
+      const svcChain = spread(key, networkId, (pick, ip) => `${pick}-j DNAT --to-destination ${ip}`);
+      if (svcChain) {
+        out.vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
+        for (const b of svc.backends) {
+          const ip = b.addrs[networkId];
+          if (ip) out.udpFlows.push([`${key}/${ip}`, ['-p', 'udp', '--orig-dst', vip, '--reply-src', ip]]);
+        }
+      } else {
+        out.rejects.push(`-d ${vip}/32 ${comment(`${svc.serviceName} has no running task`)} -j REJECT --reject-with icmp-port-unreachable`);
+      }
+    }
+  } else if (Object.keys(svc.vips).length) {
+    out.notes.push(`${svc.serviceName}: endpoint mode dnsrr has no VIP rules`);
+  }
+  for (const port of svc.ports) ingressPort(port);
+  out.chains.push(...seps);
+  return out;
+
+  function ingressPort(port: EndpointPort): void {
+    const what = `${svc.serviceName} ${port.publishedPort}/${port.protocol}`;
+    const host = port.publishMode === 'host';
+    if (svc.mode === 'dnsrr' && !host) return void out.notes.push(`${what}: ingress publishing is refused with dnsrr`);
+    if (!ctx.ingressNetworkId) return void out.notes.push(`${what}: no ingress network`);
+    if (port.hostIP && !ctx.addresses.includes(port.hostIP)) out.notes.push(`${what}: host_ip ${port.hostIP} is not an address of this node`);
+    const match = `${port.hostIP ? `-d ${port.hostIP}/32 ` : ''}-p ${port.protocol} -m ${port.protocol} --dport ${port.publishedPort}`;
+    const key = `${host ? 'host' : 'ingress'}/${svc.serviceId}/${port.protocol}/${port.hostIP ?? ''}/${port.publishedPort}`;
+    const netId = ctx.ingressNetworkId;
+    // iptables-save's order: the protocol first, then the matches in the order given.
+    const dnat = (pick: string, ip: string) => `-p ${port.protocol} ${pick}-j DNAT --to-destination ${ip}:${port.targetPort}`;
+    const svcChain = spread(key, netId, dnat, host);
+    // mode=host: only this node's tasks, and a node without one leaves the port closed (no reject: it is not ours).
+    if (host && !svcChain) return;
+    if (svcChain) {
+      (port.hostIP ? out.ingressBound : out.ingressAny).push(`${match} -j ${svcChain}`);
+      if (port.protocol === 'udp') {
+        for (const b of svc.backends) {
+          const ip = b.addrs[netId];
+          if (ip) out.udpFlows.push([`${key}/${ip}`, ['-p', 'udp', '--orig-port-dst', String(port.publishedPort), '--reply-src', ip, '--reply-port-src', String(port.targetPort)]]);
+        }
+      }
+    } else {
+      const reset = port.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
+      out.rejects.push(`${match} -m addrtype --dst-type LOCAL ${comment(`${what} has no running task`)} -j REJECT --reject-with ${reset}`);
+    }
+  }
+}
+
+/** Joins the services' plans (in serviceId order) with the chains every node has into the model. */
+export function assemble(plans: ServicePlan[], table: EndpointTable, node: NodeContext): RulesModel {
   const bridge = node.bridgeName ?? defaultBridgeName;
   const nat: ChainRules = new Map();
   const filter: ChainRules = new Map();
@@ -111,87 +248,16 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
   const ingressBound: string[] = [];
   const ingressAny: string[] = [];
   const rejects: string[] = [];
-  const svcChains: [string, string[]][] = [];
-  const sepChains: [string, string[]][] = [];
-
-  /** Writes SHOAL-SVC for the backends reachable on a network; returns its name or undefined when none is. */
-  const spread = (svcKey: string, svc: ServiceEndpoint, networkId: string, dnat: (ip: string) => string, localOnly = false): string | undefined => {
-    const usable: [EndpointBackend, string][] = [];
-    for (const b of [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0))) {
-      const ip = b.addrs[networkId];
-      if (!ip) continue;
-      const remote = b.nodeId !== node.nodeId;
-      if (remote && localOnly) continue;
-      if (remote && node.remoteBackends !== 'masquerade') {
-        notes.push(`${svc.serviceName}: task ${b.name} runs on node ${b.nodeId}; remote backends need the overlay`);
-        continue;
-      }
-      usable.push([b, ip]);
-    }
-    if (usable.length === 0) return undefined;
-    const svcChain = chainName('SHOAL-SVC-', svcKey);
-    const rules: string[] = [];
-    usable.forEach(([b, ip], i) => {
-      const sep = chainName('SHOAL-SEP-', `${svcKey}/${b.taskId}/${ip}`);
-      const last = i === usable.length - 1;
-      rules.push(last ? `-j ${sep}` : `-m statistic --mode random --probability ${spreadProbability(i, usable.length)} -j ${sep}`);
-      const sepRules = b.nodeId !== node.nodeId ? [`-j ${CHAIN.markMasq}`] : [];
-      sepRules.push(dnat(ip));
-      sepChains.push([sep, sepRules]);
-    });
-    svcChains.push([svcChain, rules]);
-    return svcChain;
-  };
-
-  for (const svc of [...table.services].sort((a, b) => (a.serviceId < b.serviceId ? -1 : 1))) {
-    if (svc.mode === 'vip') {
-      for (const networkId of Object.keys(svc.vips).sort()) {
-        const vip = svc.vips[networkId];
-        const key = `vip/${svc.serviceId}/${networkId}`;
-        const svcChain = spread(key, svc, networkId, (ip) => `-j DNAT --to-destination ${ip}`);
-        if (svcChain) {
-          vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
-          for (const b of svc.backends) {
-            const ip = b.addrs[networkId];
-            if (ip) udpFlows.set(`${key}/${ip}`, ['-p', 'udp', '--orig-dst', vip, '--reply-src', ip]);
-          }
-        } else {
-          rejects.push(`-d ${vip}/32 ${comment(`${svc.serviceName} has no running task`)} -j REJECT --reject-with icmp-port-unreachable`);
-        }
-      }
-    } else if (Object.keys(svc.vips).length) {
-      notes.push(`${svc.serviceName}: endpoint mode dnsrr has no VIP rules`);
-    }
-    for (const port of svc.ports) ingressPort(svc, port);
+  for (const p of plans) {
+    vipRules.push(...p.vipRules);
+    ingressBound.push(...p.ingressBound);
+    ingressAny.push(...p.ingressAny);
+    rejects.push(...p.rejects);
+    notes.push(...p.notes);
+    for (const [k, f] of p.udpFlows) udpFlows.set(k, f);
   }
 
-  function ingressPort(svc: ServiceEndpoint, port: EndpointPort): void {
-    const what = `${svc.serviceName} ${port.publishedPort}/${port.protocol}`;
-    const host = port.publishMode === 'host';
-    if (svc.mode === 'dnsrr' && !host) return void notes.push(`${what}: ingress publishing is refused with dnsrr`);
-    if (!table.ingressNetworkId) return void notes.push(`${what}: no ingress network`);
-    if (port.hostIP && !node.addresses.includes(port.hostIP)) notes.push(`${what}: host_ip ${port.hostIP} is not an address of this node`);
-    const match = `${port.hostIP ? `-d ${port.hostIP}/32 ` : ''}-p ${port.protocol} -m ${port.protocol} --dport ${port.publishedPort}`;
-    const key = `${host ? 'host' : 'ingress'}/${svc.serviceId}/${port.protocol}/${port.hostIP ?? ''}/${port.publishedPort}`;
-    const netId = table.ingressNetworkId;
-    const svcChain = spread(key, svc, netId, (ip) => `-p ${port.protocol} -m ${port.protocol} -j DNAT --to-destination ${ip}:${port.targetPort}`, host);
-    // mode=host: only this node's tasks, and a node without one leaves the port closed (no reject: it is not ours).
-    if (host && !svcChain) return;
-    if (svcChain) {
-      (port.hostIP ? ingressBound : ingressAny).push(`${match} -j ${svcChain}`);
-      if (port.protocol === 'udp') {
-        for (const b of svc.backends) {
-          const ip = b.addrs[netId];
-          if (ip) udpFlows.set(`${key}/${ip}`, ['-p', 'udp', '--orig-port-dst', String(port.publishedPort), '--reply-src', ip, '--reply-port-src', String(port.targetPort)]);
-        }
-      }
-    } else {
-      const reset = port.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
-      rejects.push(`${match} -m addrtype --dst-type LOCAL ${comment(`${what} has no running task`)} -j REJECT --reject-with ${reset}`);
-    }
-  }
-
-  // nat: dispatch, then one chain per service entry point and per backend.
+  // nat: dispatch, then one chain per service entry point (and per remote backend).
   const notIngress = (node.notIngress ?? []).map((a) => `-d ${a}/32 -j RETURN`);
   nat.set(CHAIN.services, [...vipRules, ...notIngress, `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${CHAIN.ingress}`]);
   // host_ip-bound ports first, so a bound port wins over a wildcard one of the same number.
@@ -207,8 +273,7 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
     forward.push(`-i ${br} -j ACCEPT`, `-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, `-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
   }
   nat.set(CHAIN.postrouting, post);
-  for (const [name, rules] of svcChains) nat.set(name, rules);
-  for (const [name, rules] of sepChains) nat.set(name, rules);
+  for (const p of plans) for (const [name, rules] of p.chains) nat.set(name, rules);
 
   filter.set(CHAIN.services, rejects);
   filter.set(CHAIN.forward, forward);

@@ -4,6 +4,9 @@
  * MinimizeIPTablesRestore), which is what keeps a one-service change cheap on iptables-nft (§5.4: 55 ms instead
  * of 3.8 s at 1,000 services). Both delete the chains that are gone, and run under `--noflush`, where declaring a
  * chain (`:NAME - [0:0]`) flushes it: the restore input must carry every rule of any chain it names.
+ * A full render given the kernel's state skips chains whose rules the kernel already holds word for word (the
+ * planner writes rules in iptables-save's form), so a restarted swarmd re-verifies everything but rewrites only
+ * what changed while it was away.
  * Order inside a table: declarations, rule lines, deletions — so a chain is emptied of its references before
  * the `-X` of what it pointed to, all in one atomic transaction.
  */
@@ -39,6 +42,8 @@ export function renderRestore(next: RulesModel, opts: RenderOptions = {}): strin
     const kernel = opts.kernel?.tables[table];
     for (const [chain, chainRules] of want) {
       if (prev && sameRules(prev.get(chain), chainRules)) continue;
+      // A full sync over what the kernel holds rewrites only the chains that differ (a restart, a drift repair).
+      if (kernel && sameRules(kernel.get(chain), chainRules)) continue;
       decl.push(`:${chain} - [0:0]`);
       for (const r of chainRules) rules.push(`-A ${chain} ${r}`);
     }
@@ -114,6 +119,7 @@ function entersOurs(rule: string): boolean {
   return /(?:^| )-[jg] SHOAL-/.test(rule);
 }
 
+/** The same array (an unchanged service's cached plan) is the same rules without looking at them. */
 function sameRules(a: string[] | undefined, b: string[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+  return a === b || (a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]));
 }

@@ -11,7 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { FakeClock } from '../../control/base/clock';
 import { exec } from '../../control/base/exec';
 import { silentLogger } from '../../control/base/log';
+import { IptablesApplier } from '../../mesh/iptables/applier';
 import { IptablesMesh } from '../../mesh/iptables/iptables-mesh';
+import { plan } from '../../mesh/iptables/plan';
+import { renderRestore } from '../../mesh/iptables/render';
 import type { EndpointTable } from '../../mesh/endpoint-table';
 import { requireCommands } from '../lab/require';
 
@@ -94,6 +97,11 @@ test('published port through the iptables mesh: both backends, real client addre
     assert.deepEqual([...names].sort(), ['t1', 't2'], seen.join('\n'));
     // Ingress to a task on the node that took the connection keeps the client's address (Docker: moby#25526).
     assert.ok(seen.every((l) => l.endsWith(' 192.168.77.2')), seen.join('\n'));
+    // The planner writes rules exactly as iptables-save prints them (probabilities included), so a full sync
+    // over this kernel — a restarted swarmd — finds every chain equal and has nothing to write.
+    const node = { nodeId: 'n1', addresses: ['192.168.77.1'], bridgeName: () => 'br-ing' };
+    const kernel = await new IptablesApplier({ exec, netns: NS.node }).readKernel();
+    assert.equal(renderRestore(plan(TABLE, node), { kernel }), '');
 
     // Someone flushes a service chain by hand: the connection fails, the periodic resync repairs it.
     const save = (await exec(['ip', 'netns', 'exec', NS.node, 'iptables-save', '-t', 'nat'])).stdout;

@@ -5,6 +5,7 @@ import { silentLogger } from '../../control/base/log';
 import { plan, type NodeContext } from '../../mesh/iptables/plan';
 import { renderRestore } from '../../mesh/iptables/render';
 import { IptablesMesh } from '../../mesh/iptables/iptables-mesh';
+import { IncrementalPlanner } from '../../mesh/iptables/incremental-planner';
 import { RestoreError, IptablesApplier } from '../../mesh/iptables/applier';
 import type { EndpointTable } from '../../mesh/endpoint-table';
 import { FakeIptables } from '../fakes/fake-iptables';
@@ -22,6 +23,7 @@ function table(ips: string[], proto: 'tcp' | 'udp' = 'tcp', extra = 0): Endpoint
   return { ingressNetworkId: 'ing', networks: { ing: { name: 'ingress', subnet: '10.0.0.0/24' } }, services };
 }
 
+const EMPTY = { tables: { nat: new Map<string, string[]>(), filter: new Map<string, string[]>() } };
 const newFake = () => new FakeIptables({ localAddrs: ['192.0.2.10', '10.0.0.1'], routes: [{ subnet: '10.0.0.0/24', dev: 'br-ing' }] });
 
 test('golden: the full restore text for one service with one backend', () => {
@@ -32,14 +34,12 @@ test('golden: the full restore text for one service with one backend', () => {
 :SHOAL-MARK-MASQ - [0:0]
 :SHOAL-POSTROUTING - [0:0]
 :SHOAL-SVC-XCBU42PF65QYN4YB - [0:0]
-:SHOAL-SEP-KBRBMEQTWHE3XPYJ - [0:0]
 -A SHOAL-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j SHOAL-INGRESS
 -A SHOAL-INGRESS -p tcp -m tcp --dport 8080 -j SHOAL-SVC-XCBU42PF65QYN4YB
 -A SHOAL-MARK-MASQ -j MARK --set-xmark 0x200000/0x200000
 -A SHOAL-POSTROUTING -m mark --mark 0x200000/0x200000 -j MASQUERADE
 -A SHOAL-POSTROUTING -s 10.0.0.0/24 -o br-ing -m conntrack --ctstate DNAT -j MASQUERADE
--A SHOAL-SVC-XCBU42PF65QYN4YB -j SHOAL-SEP-KBRBMEQTWHE3XPYJ
--A SHOAL-SEP-KBRBMEQTWHE3XPYJ -p tcp -m tcp -j DNAT --to-destination 10.0.0.5:80
+-A SHOAL-SVC-XCBU42PF65QYN4YB -p tcp -j DNAT --to-destination 10.0.0.5:80
 -I PREROUTING 1 -j SHOAL-SERVICES
 -I OUTPUT 1 -j SHOAL-SERVICES
 -I POSTROUTING 1 -j SHOAL-POSTROUTING
@@ -66,11 +66,97 @@ test('incremental render writes only the changed service chains and deletes the 
   const after = plan(table(['10.0.0.5', '10.0.0.7'], 'tcp', 50), NODE);
   const text = renderRestore(after, { previous: before });
   const declared = text.split('\n').filter((l) => l.startsWith(':'));
-  // The service's SVC chain, the new SEP chain, and the old SEP chain (declared to flush it, then -X).
-  assert.equal(declared.length, 3, text);
-  assert.equal(text.split('\n').filter((l) => l.startsWith('-X ')).length, 1);
-  assert.ok(!text.includes('*filter') && !text.includes('SHOAL-INGRESS'));
+  // Only the service's SVC chain: local backends have no SEP chain, and SHOAL-INGRESS still names the same chain.
+  assert.deepEqual(declared, [`:${[...after.tables.nat.keys()].find((c) => c.startsWith('SHOAL-SVC-') && after.tables.nat.get(c)!.some((r) => r.includes('10.0.0.7')))} - [0:0]`], text);
+  assert.ok(!text.includes('*filter') && !text.includes('SHOAL-INGRESS') && !text.includes('-X '));
   assert.equal(renderRestore(after, { previous: after }), '');
+});
+
+test('incremental render deletes the SEP chain of a remote backend that went away', () => {
+  const remote = { ...NODE, remoteBackends: 'masquerade' as const };
+  const t = table(['10.0.0.5', '10.0.0.6'], 'tcp', 5);
+  const before = plan({ ...t, services: [{ ...t.services[0], backends: t.services[0].backends.map((b, i) => (i === 1 ? { ...b, nodeId: 'n2' } : b)) }, ...t.services.slice(1)] }, remote);
+  const after = plan(table(['10.0.0.5'], 'tcp', 5), remote);
+  const text = renderRestore(after, { previous: before });
+  const sep = [...before.tables.nat.keys()].find((c) => c.startsWith('SHOAL-SEP-'))!;
+  assert.ok(sep, 'a remote backend has a SEP chain');
+  assert.ok(!after.tables.nat.has(sep));
+  // Declared (flushed) and deleted after the SVC chain that jumped to it was rewritten.
+  assert.deepEqual(text.split('\n').filter((l) => l.includes(sep)), [`:${sep} - [0:0]`, `-X ${sep}`], text);
+});
+
+test('a full render over a kernel that holds our rules writes only the chains that differ', async () => {
+  const fake = newFake();
+  const applier = new IptablesApplier({ exec: fake.exec });
+  const before = plan(table(['10.0.0.5', '10.0.0.6', '10.0.0.7'], 'tcp', 5), NODE);
+  await applier.restore(renderRestore(before, { kernel: await applier.readKernel() }));
+  assert.equal(renderRestore(before, { kernel: await applier.readKernel() }), '');
+  // Someone deletes a rule of one service chain by hand: that chain alone is written again.
+  const svcChain = [...before.tables.nat.keys()].find((c) => before.tables.nat.get(c)!.length === 3)!;
+  fake.deleteRule('nat', svcChain, 1);
+  const text = renderRestore(before, { kernel: await applier.readKernel() });
+  assert.deepEqual(text.split('\n').filter((l) => l.startsWith(':')), [`:${svcChain} - [0:0]`], text);
+  await applier.restore(text);
+  assert.equal(fake.rules('nat', svcChain).length, 3);
+});
+
+test('the incremental planner notices a change in every field the planner reads', () => {
+  const node = { ...NODE, addresses: ['192.0.2.10', '192.0.2.11'], remoteBackends: 'masquerade' as const };
+  const base = table(['10.0.0.5', '10.0.0.6'], 'udp', 2);
+  const s0 = { ...base.services[0], vips: { ing: '10.0.0.2' } };
+  const b0 = s0.backends[0];
+  const p0 = s0.ports[0];
+  const variants: [string, typeof s0][] = [
+    ['serviceName', { ...s0, serviceName: 'web2' }],
+    ['mode', { ...s0, mode: 'dnsrr' }],
+    ['vips', { ...s0, vips: { ing: '10.0.0.3' } }],
+    ['port protocol', { ...s0, ports: [{ ...p0, protocol: 'tcp' }] }],
+    ['targetPort', { ...s0, ports: [{ ...p0, targetPort: 81 }] }],
+    ['publishedPort', { ...s0, ports: [{ ...p0, publishedPort: 8081 }] }],
+    ['publishMode', { ...s0, ports: [{ ...p0, publishMode: 'host' }] }],
+    ['hostIP', { ...s0, ports: [{ ...p0, hostIP: '192.0.2.11' }] }],
+    ['taskId', { ...s0, backends: [{ ...b0, taskId: 'zz' }, ...s0.backends.slice(1)] }],
+    ['backend name', { ...s0, backends: [{ ...b0, name: 'web.9', nodeId: 'n2' }, ...s0.backends.slice(1)] }],
+    ['nodeId', { ...s0, backends: [{ ...b0, nodeId: 'n2' }, ...s0.backends.slice(1)] }],
+    ['addrs', { ...s0, backends: [{ ...b0, addrs: { ing: '10.0.0.9' } }, ...s0.backends.slice(1)] }],
+  ];
+  const notesOf = (m: ReturnType<typeof plan>) => m.notes.join('\n');
+  for (const [field, changed] of variants) {
+    const planner = new IncrementalPlanner();
+    planner.plan({ ...base, services: [s0, ...base.services.slice(1)] }, node);
+    const t = { ...base, services: [changed, ...base.services.slice(1)] };
+    const cached = planner.plan(t, node);
+    const fresh = plan(t, node);
+    assert.equal(planner.replanned(), 1, field);
+    assert.equal(renderRestore(cached, { kernel: EMPTY }), renderRestore(fresh, { kernel: EMPTY }), field);
+    assert.deepEqual([...cached.udpFlows], [...fresh.udpFlows], field);
+    assert.equal(notesOf(cached), notesOf(fresh), field);
+  }
+});
+
+test('the incremental planner re-plans only the changed service and gives the same model as plan()', () => {
+  const planner = new IncrementalPlanner();
+  const a = table(['10.0.0.5', '10.0.0.6'], 'tcp', 20);
+  const first = planner.plan(a, NODE);
+  assert.equal(planner.replanned(), 21);
+  const b = table(['10.0.0.5', '10.0.0.7'], 'tcp', 20);
+  const second = planner.plan(b, NODE);
+  assert.equal(planner.replanned(), 1);
+  assert.equal(renderRestore(second, { kernel: EMPTY }), renderRestore(plan(b, NODE), { kernel: EMPTY }));
+  assert.deepEqual([...second.udpFlows], [...plan(b, NODE).udpFlows]);
+  // Unchanged services keep their arrays, so the diff skips them by identity; the changed one is new.
+  const shared = [...second.tables.nat].filter(([c, r]) => first.tables.nat.get(c) === r).length;
+  assert.equal(shared, 20);
+  // A new node context (another address) invalidates every cached plan.
+  planner.plan(b, { ...NODE, addresses: ['192.0.2.99'] });
+  assert.equal(planner.replanned(), 21);
+  // A service that goes away is forgotten, and a table with it again plans it afresh.
+  planner.plan(b, NODE);
+  assert.equal(planner.replanned(), 21); // back to the first context: the cache held the other one
+  planner.plan(table(['10.0.0.5', '10.0.0.7'], 'tcp', 19), NODE);
+  assert.equal(planner.replanned(), 0);
+  planner.plan(b, NODE);
+  assert.equal(planner.replanned(), 1);
 });
 
 test('the mesh syncs full first, then partially, repairs drift on the periodic run, and cleans up on stop', async () => {
@@ -141,7 +227,7 @@ test('a failed restore carries the offending line, and the retry writes everythi
   clock.advance(5000);
   await mesh.settled();
   assert.equal(mesh.counters().fullSyncs, 2);
-  assert.ok(fake.ourChains().some((c) => c.startsWith('nat SHOAL-SEP-')));
+  assert.ok(fake.ourChains().some((c) => c.startsWith('nat SHOAL-SVC-')));
   await mesh.stop();
 });
 
