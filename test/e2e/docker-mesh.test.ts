@@ -4,19 +4,17 @@
  * requests to the node — on a non-loopback node address (the iptables mesh's DNAT, or the userspace proxy when
  * iptables is missing) and on 127.0.0.1 — reach every container.
  */
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import Docker from 'dockerode';
 import { request } from 'undici';
 import { SwarmdProcess } from '../lab/swarmd-process';
+import { ENGINE, TEST_IMAGE as IMAGE, engineClient, requireEngine } from '../lab/docker-engine';
+import { nodeAddress } from '../lab/http-client';
 
-const ENGINE = 'unix:///run/shoal-docker.sock';
 const DOCKER = '/usr/bin/docker';
-const IMAGE = 'shoal-busybox:1';
 const PORT = 18097;
 const d = new SwarmdProcess(['--dns-addr', ''], { executor: 'docker', dockerHost: ENGINE });
 
@@ -38,30 +36,16 @@ async function get(url: string): Promise<string | undefined> {
   }
 }
 
-/** The first IPv4 address of this machine that is not loopback: what a client on the network would use. */
-function nodeAddress(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  throw new Error('this machine has no non-loopback IPv4 address to test the published port on');
-}
-
-before(async () => {
-  const engine = new Docker({ socketPath: ENGINE.slice('unix://'.length) });
-  await engine.ping().catch(() => {
-    throw new Error(`no Docker engine at ${ENGINE}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
-  });
-  await engine.getImage(IMAGE).inspect().catch(() => {
-    throw new Error(`no image ${IMAGE} at ${ENGINE}: run scripts/busybox-image.sh`);
-  });
-  mkdirSync(join(d.dir, 'docker-config'), { recursive: true });
-  await d.start();
-  docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
-});
-
 after(async () => {
   await d.destroy();
 });
 
 test('a published port reaches every container, on a node address and on 127.0.0.1', async () => {
+  // Set up inside the test: a missing engine must fail it, not cancel it (a failed before() only cancels).
+  await requireEngine(engineClient());
+  mkdirSync(join(d.dir, 'docker-config'), { recursive: true });
+  await d.start();
+  docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
   const page = 'mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www';
   docker('service', 'create', '-q', '--name', 'pub', '--replicas', '2', '--hostname', 'pub-{{.Task.Slot}}', '-p', `${PORT}:80`, IMAGE, 'sh', '-c', page);
   for (const host of [nodeAddress(), '127.0.0.1']) {

@@ -9,7 +9,7 @@
  *     mesh before they are stopped);
  *   - (iptables) a swarmd killed with SIGKILL and restarted leaves exactly one set of rules and VIPs.
  */
-import { test, before, after, describe } from 'node:test';
+import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
@@ -17,19 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwarmdProcess } from '../lab/swarmd-process';
 import { requireCommands } from '../lab/require';
+import { GET_SCRIPT as GET, LOOP_SCRIPT as LOOP } from '../lab/http-client';
 
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
 const inNs = (ns: string, ...argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', timeout: 10_000 });
 
-/** One HTTP GET with a fresh connection: prints the body; exits 1 on error or after 2 s. */
-const GET = `require('http').get(process.argv[1], { timeout: 2000, agent: false }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => process.stdout.write(b)); }).on('error', () => process.exit(1)).on('timeout', () => process.exit(1));`;
-/** Sequential GETs (fresh connection each) until the file STOP exists; prints {ok, failed, errors, seen}. */
-const LOOP = `const http = require('http'), fs = require('fs'); const [url, stop] = process.argv.slice(1);
-let ok = 0, failed = 0; const errors = [], seen = {};
-const once = () => { if (fs.existsSync(stop)) return process.stdout.write(JSON.stringify({ ok, failed, errors: errors.slice(0, 5), seen }));
-  http.get(url, { timeout: 2000, agent: false }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => { ok++; seen[b.trim()] = (seen[b.trim()] || 0) + 1; once(); }); })
-    .on('error', (e) => { failed++; errors.push(e.message); once(); }).on('timeout', function () { this.destroy(new Error('timeout')); }); };
-once();`;
 /** A UDP exchange: sends each argument as a datagram, prints the replies; exits 1 without a reply in 2 s. */
 const UDP = `const s = require('dgram').createSocket('udp4'); const [host, port, ...msgs] = process.argv.slice(1); const got = [];
 s.on('message', (m) => { got.push(String(m)); if (got.length === msgs.length) { process.stdout.write(got.join('\\n')); process.exit(0); } });
@@ -56,7 +48,10 @@ for (const mode of ['iptables', 'userspace'] as const) {
       }
     };
 
-    before(async () => {
+    /** Every test awaits this first: a failure here fails the tests (a failed before() would only cancel them). */
+    let ready: Promise<void> | undefined;
+    const lab = () => (ready ??= setUp());
+    async function setUp(): Promise<void> {
       requireCommands(['ip', 'iptables', 'busybox']);
       ip('netns', 'add', NODE_NS);
       ip('netns', 'add', CLIENT_NS);
@@ -73,7 +68,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
       d.ok('network', 'create', '-d', 'overlay', 'app');
       d.ok('service', 'create', '--name', 'web', '--network', 'app', '--replicas', '2', '--hostname', 'web-{{.Task.Slot}}', '-p', '8080:80', 'busybox', 'sh', '-c', httpd('web'));
       await d.until('2 web tasks running', () => running('web') === 2, 30_000);
-    });
+    }
 
     after(async () => {
       try {
@@ -91,6 +86,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
     });
 
     test('a published port answers a client on another host from every task', async () => {
+      await lab();
       const seen = new Set<string>();
       await d.until('both tasks answer', () => {
         const body = get(`http://${NODE_IP}:8080/`);
@@ -101,6 +97,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
     });
 
     test('a UDP published port echoes through the mesh', async () => {
+      await lab();
       d.ok('service', 'create', '--name', 'echo', '--replicas', '2', '--hostname', 'echo-{{.Task.Slot}}', '-p', '5353:5353/udp', 'busybox', process.execPath, '-e', ECHO);
       await d.until('2 echo tasks running', () => running('echo') === 2, 30_000);
       const reply = await d.until('an echo through the mesh', () => {
@@ -115,6 +112,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
     });
 
     test('a task reaches another service by its VIP', async () => {
+      await lab();
       const appId = d.ok('network', 'inspect', 'app', '--format', '{{.Id}}').trim();
       const vips = JSON.parse(d.ok('service', 'inspect', 'web', '--format', '{{json .Endpoint.VirtualIPs}}')) as { NetworkID: string; Addr: string }[];
       const vip = vips.find((v) => v.NetworkID === appId)!.Addr.split('/')[0];
@@ -128,6 +126,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
     });
 
     test('scaling 1 → 5 → 2 while a client loops: no failed request during the scale-down', async () => {
+      await lab();
       d.ok('service', 'scale', 'web=1', '-d');
       await d.until('1 web task', () => running('web') === 1 && get(`http://${NODE_IP}:8080/`) !== undefined, 30_000);
       d.ok('service', 'scale', 'web=5', '-d');
@@ -156,6 +155,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
     });
 
     test('--publish-add / --publish-rm apply live, in ingress and mode=host, without restarting tasks', async () => {
+      await lab();
       const before = d.ok('service', 'ps', 'web', '-q', '--filter', 'desired-state=running').trim().split('\n').sort();
       d.ok('service', 'update', '-d', '--publish-add', 'published=8081,target=80,mode=host', '--publish-add', '8082:80', 'web');
       await d.until('8081 (host) and 8082 (ingress) answer', () => get(`http://${NODE_IP}:8081/`) !== undefined && get(`http://${NODE_IP}:8082/`) !== undefined);
@@ -169,6 +169,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
 
     if (mode === 'iptables') {
       test('a crash and a restart leave exactly one set of rules and VIPs', async () => {
+        await lab();
         await d.kill();
         await d.start();
         await d.until('web answers again', () => get(`http://${NODE_IP}:8080/`) !== undefined, 30_000);
