@@ -35,7 +35,10 @@ function mirrored<L extends string>(registry: Registry, name: string, help: stri
 
 export function nodeMetrics(src: MetricSources): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'shoal_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
+  // prom-client's totals of the per-type gauges are gauges named *_total, which promtool (rightly) flags as
+  // counter-looking gauges; the per-type gauges beside them carry the same numbers.
+  for (const what of ['resources', 'handles', 'requests']) registry.removeSingleMetric(`shoal_nodejs_active_${what}_total`);
 
   new Gauge({
     name: 'shoal_service_tasks_desired',
