@@ -9,6 +9,8 @@ import type { Store } from '../store/store';
 import type { ProxyCounters } from '../../mesh/userspace/port-proxy';
 import type { MeshCounterRow } from '../../mesh/userspace/userspace-mesh';
 import type { DnsResolverCounters } from '../../dns/dns-resolver';
+import { SESSION_STATES, type SessionState } from '../agent/agent';
+import type { TaskState } from '../api/types';
 
 export interface MetricSources {
   /** The store, when this node is a manager in a swarm. */
@@ -17,6 +19,8 @@ export interface MetricSources {
   mesh(): Map<string, MeshCounterRow> | undefined;
   /** The DNS resolver's counters, when it runs. */
   dns(): DnsResolverCounters | undefined;
+  /** This node's agent, when the node is in a swarm. */
+  agent?(): { sessionState(): SessionState; tasksByState(): Map<TaskState, number> } | undefined;
 }
 
 /** A counter whose value lives elsewhere: set from the source at scrape time. */
@@ -33,8 +37,9 @@ function mirrored<L extends string>(registry: Registry, name: string, help: stri
   });
 }
 
-export function nodeMetrics(src: MetricSources): Registry {
-  const registry = new Registry();
+/** Adds the scrape-time metrics to `registry` (a fresh one when absent: the event-driven ones live in
+ * instruments.ts and share the daemon's) and returns it. */
+export function nodeMetrics(src: MetricSources, registry = new Registry()): Registry {
   collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
   // prom-client's totals of the per-type gauges are gauges named *_total, which promtool (rightly) flags as
   // counter-looking gauges; the per-type gauges beside them carry the same numbers.
@@ -107,6 +112,54 @@ export function nodeMetrics(src: MetricSources): Registry {
       src.store()?.view((tx) => {
         for (const n of tx.list('node')) this.inc({ state: n.Status.State, availability: n.Spec.Availability, role: n.Spec.Role });
       });
+    },
+  });
+
+  new Gauge({
+    name: 'shoal_service_update_state',
+    help: 'Each service\'s rolling update or rollback state (UpdateStatus.State): 1 on the current state; absent for a service never updated.',
+    labelNames: ['service_name', 'service_id', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      src.store()?.view((tx) => {
+        for (const s of tx.list('service')) {
+          const state = s.UpdateStatus?.State;
+          if (state) this.set({ service_name: s.Spec.Name, service_id: s.ID, state }, 1);
+        }
+      });
+    },
+  });
+  new Gauge({
+    name: 'shoal_manager_leader',
+    help: '1 when this node is the swarm\'s leader (a single manager always is), 0 when it is not a manager.',
+    registers: [registry],
+    collect() {
+      this.set(src.store() ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'shoal_agent_tasks',
+    help: 'Tasks on this node by the state the agent last reported.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [state, n] of src.agent?.()?.tasksByState() ?? []) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'shoal_agent_session_state',
+    help: 'The agent\'s dispatcher session: 1 on its current state (connecting, open, reconnecting).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const agent = src.agent?.();
+      if (!agent) return;
+      const now = agent.sessionState();
+      for (const state of SESSION_STATES) this.set({ state }, state === now ? 1 : 0);
     },
   });
 

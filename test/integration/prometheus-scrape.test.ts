@@ -133,6 +133,22 @@ test('Prometheus scrapes swarmd: the target is up and the service has taken conn
   assert.equal(desired.value, 2);
 });
 
+test('the control plane and the agent report what happened: API requests, commits, scheduling, executor calls', async () => {
+  const byRoute = await until('API requests by route template', () =>
+    query('shoal_api_requests_total{route="/services/create",method="POST",code="201"}').find((s) => s.value >= 1),
+  );
+  assert.equal(byRoute.value, 1);
+  assert.deepEqual(query('count(shoal_api_requests_total{route=~".*[0-9a-z]{25}.*"})'), [], 'routes are templates, never raw IDs');
+  const positive = (expr: string) => until(expr, () => query(expr).find((s) => s.value > 0));
+  await positive('shoal_store_commit_duration_seconds_count');
+  await positive('shoal_scheduler_scheduling_latency_seconds_count');
+  await positive('shoal_executor_operation_duration_seconds_count{executor="process",operation="start",result="ok"}');
+  await positive('shoal_agent_heartbeat_rtt_seconds_count');
+  await positive('shoal_agent_session_state{state="open"}');
+  await positive('shoal_agent_tasks{state="running"}');
+  await positive('shoal_manager_leader');
+});
+
 test('promtool check metrics finds no problem in a scrape', async () => {
   const text = getIn(MON_NS, `http://${NODE_IP}:${METRICS_PORT}/metrics`);
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
