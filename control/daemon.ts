@@ -306,6 +306,7 @@ export class Daemon implements Component, Backend {
       mesh: () => this.swarm?.mesh.find((m): m is UserspaceMesh => m instanceof UserspaceMesh)?.counters(),
       dns: () => this.swarm?.dns?.counters(),
       agent: () => this.swarm?.agent,
+      iptables: () => this.swarm?.mesh.find((m): m is IptablesMesh => m instanceof IptablesMesh),
     }, this.instruments.registry);
     this.metrics = new MetricsServer({ ...at, registry, health: () => this.healthProblem(), log: this.cfg.log.child({ component: 'metrics' }) });
     await this.metrics.start();
@@ -337,7 +338,7 @@ export class Daemon implements Component, Backend {
     }
     if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock })];
     return [
-      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [] }),
+      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [], observer: this.instruments }),
       new UserspaceMesh(log.child({ listeners: 'loopback' }), { nodeId, clock, loopbackOnly: true }),
     ];
   }

@@ -9,12 +9,13 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import type { RequestObserver } from '../manager/api/router';
 import type { CommitObserver } from '../store/memory-store';
 import type { SchedulingObserver } from '../manager/scheduler/scheduler';
+import type { IptablesSyncObserver } from '../../mesh/iptables/iptables-mesh';
 import type { AgentObserver, ExecutorOperation, FailureReason } from '../agent/agent-observer';
 
 /** Seconds, from sub-millisecond store commits to multi-second container starts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export class Instruments implements RequestObserver, CommitObserver, SchedulingObserver, AgentObserver {
+export class Instruments implements RequestObserver, CommitObserver, SchedulingObserver, AgentObserver, IptablesSyncObserver {
   readonly registry = new Registry();
 
   private readonly apiRequests = new Counter({
@@ -67,6 +68,14 @@ export class Instruments implements RequestObserver, CommitObserver, SchedulingO
     registers: [this.registry],
   });
 
+  private readonly iptablesSyncs = new Histogram({
+    name: 'shoal_mesh_iptables_sync_duration_seconds',
+    help: 'iptables mesh syncs that wrote rules, by kind (full: every chain; partial: changed chains only), with their duration.',
+    labelNames: ['kind'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   request(r: { route: string; method: string; code: number; seconds: number }): void {
     this.apiRequests.inc({ route: r.route, method: r.method, code: String(r.code) });
     this.apiLatency.observe({ route: r.route, method: r.method }, r.seconds);
@@ -94,5 +103,9 @@ export class Instruments implements RequestObserver, CommitObserver, SchedulingO
 
   sessionOpened(): void {
     this.sessions.inc();
+  }
+
+  synced(kind: 'full' | 'partial', seconds: number): void {
+    this.iptablesSyncs.observe({ kind }, seconds);
   }
 }

@@ -4,7 +4,9 @@
  * Prometheus conventions: `shoal_` prefix, base units, `_total` for counters, bounded labels (service name and ID
  * yes, task ID never).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { mirrored } from './mirrored-counter';
+import { iptablesMeshMetrics, type IptablesMeshSource } from './iptables-mesh-metrics';
 import type { Store } from '../store/store';
 import type { ProxyCounters } from '../../mesh/userspace/port-proxy';
 import type { MeshCounterRow } from '../../mesh/userspace/userspace-mesh';
@@ -21,20 +23,11 @@ export interface MetricSources {
   dns(): DnsResolverCounters | undefined;
   /** This node's agent, when the node is in a swarm. */
   agent?(): { sessionState(): SessionState; tasksByState(): Map<TaskState, number> } | undefined;
-}
-
-/** A counter whose value lives elsewhere: set from the source at scrape time. */
-function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: (set: (labels: Record<L, string>, v: number) => void) => void): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      read((labels, v) => this.inc(labels as never, v));
-    },
-  });
+  /** The iptables mesh, when it runs (its kernel counters and sync statistics). */
+  iptables?(): IptablesMeshSource | undefined;
+  /** Hook for gossip membership and overlay metrics: when gossip (SWIM) and the VXLAN overlay's endpoint tables
+   * land, add their source here (members by state, messages and bytes sent/received by type, FDB entries per
+   * network) and register its metrics beside iptablesMeshMetrics below. Nothing is exported until they exist. */
 }
 
 /** Adds the scrape-time metrics to `registry` (a fresh one when absent: the event-driven ones live in
@@ -183,6 +176,8 @@ export function nodeMetrics(src: MetricSources, registry = new Registry()): Regi
       meshRows((l, c) => this.set(l, c.connectionsActive));
     },
   });
+
+  iptablesMeshMetrics(registry, () => src.iptables?.());
 
   mirrored(registry, 'shoal_dns_queries_total', 'DNS queries by type.', ['type'], (set) => {
     for (const [type, n] of Object.entries(src.dns()?.queries ?? {})) set({ type }, n);

@@ -52,6 +52,11 @@ export class IptablesApplier {
     return { tables };
   }
 
+  /** The nat table with each rule's `[packets:bytes]` counters (see rule-counters.ts). */
+  async readNatCounters(): Promise<string> {
+    return (await this.run(['iptables-save', '-c', '-t', 'nat'])).stdout;
+  }
+
   async sysctls(values: Record<string, string>): Promise<void> {
     for (const [k, v] of Object.entries(values)) await this.run(['sysctl', '-q', '-w', `${k}=${v}`]);
   }

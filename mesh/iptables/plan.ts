@@ -27,6 +27,7 @@
 import { createHash } from 'node:crypto';
 import { bridgeName as defaultBridgeName } from '../../overlay/bridge-plan';
 import type { EndpointBackend, EndpointPort, EndpointTable, ServiceEndpoint } from '../endpoint-table';
+import type { EntryPoint } from './rule-counters';
 
 export type TableName = 'nat' | 'filter';
 export const TABLES: readonly TableName[] = ['nat', 'filter'];
@@ -50,6 +51,8 @@ export interface RulesModel {
   udpFlows: Map<string, string[]>;
   /** Why something in the table got no rules (host-mode ports, dnsrr, remote backends, ...). */
   notes: string[];
+  /** Each service entry point that got a dispatch rule, by its SVC chain (metrics read their rule counters). */
+  entryPoints: EntryPoint[];
 }
 
 export interface NodeContext {
@@ -112,6 +115,7 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
   const ingressAny: string[] = [];
   const rejects: string[] = [];
   const svcChains: [string, string[]][] = [];
+  const entryPoints: EntryPoint[] = [];
   const sepChains: [string, string[]][] = [];
 
   /** Writes SHOAL-SVC for the backends reachable on a network; returns its name or undefined when none is. */
@@ -151,6 +155,7 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
         const svcChain = spread(key, svc, networkId, (ip) => `-j DNAT --to-destination ${ip}`);
         if (svcChain) {
           vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
+          entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry: 'vip', port: 'any', protocol: 'any' });
           for (const b of svc.backends) {
             const ip = b.addrs[networkId];
             if (ip) udpFlows.set(`${key}/${ip}`, ['-p', 'udp', '--orig-dst', vip, '--reply-src', ip]);
@@ -179,6 +184,8 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
     if (host && !svcChain) return;
     if (svcChain) {
       (port.hostIP ? ingressBound : ingressAny).push(`${match} -j ${svcChain}`);
+      const entry = host ? 'host' : 'ingress';
+      entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry, port: String(port.publishedPort), protocol: port.protocol });
       if (port.protocol === 'udp') {
         for (const b of svc.backends) {
           const ip = b.addrs[netId];
@@ -227,7 +234,7 @@ export function plan(table: EndpointTable, node: NodeContext): RulesModel {
   // DNAT to a bridge is forwarding; and a router that sends ICMP redirects for DNATed hairpin traffic teaches
   // the task to send VIP traffic straight to a backend, which drops it.
   const sysctls = { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.send_redirects': '0', 'net.ipv4.conf.default.send_redirects': '0' };
-  return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes };
+  return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes, entryPoints };
 }
 
 function comment(text: string): string {

@@ -133,6 +133,20 @@ test('Prometheus scrapes swarmd: the target is up and the service has taken conn
   assert.equal(desired.value, 2);
 });
 
+test('the iptables mesh\'s kernel counters: connections from another host per published port, backends per service', async () => {
+  // From the monitoring host to the node's address: the kernel's DNAT (not a proxy) takes these.
+  const remote = `http://${NODE_IP}:${PUBLISHED_PORT}/`;
+  await until('the published port to answer another host', () => getIn(MON_NS, remote) === 'hello\n');
+  for (let i = 0; i < 3; i++) assert.equal(getIn(MON_NS, remote), 'hello\n');
+  const conns = await until('the iptables connection counter in Prometheus', () =>
+    query(`shoal_mesh_iptables_connections_total{service_name="promweb",entry="ingress",port="${PUBLISHED_PORT}",protocol="tcp"}`).find((s) => s.value >= 4),
+  );
+  assert.ok(conns.value >= 4, `the kernel counted ${conns.value} connections`);
+  const backends = await until('backends per service', () => query('shoal_mesh_backends{service_name="promweb"}')[0]);
+  assert.equal(backends.value, 2);
+  await until('a sync in the histogram', () => query('shoal_mesh_iptables_sync_duration_seconds_count{kind="full"}').find((s) => s.value > 0));
+});
+
 test('the control plane and the agent report what happened: API requests, commits, scheduling, executor calls', async () => {
   const byRoute = await until('API requests by route template', () =>
     query('shoal_api_requests_total{route="/services/create",method="POST",code="201"}').find((s) => s.value >= 1),
