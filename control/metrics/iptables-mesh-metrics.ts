@@ -4,10 +4,10 @@
  * applied, failures, drift repairs, conntrack entries flushed). The sync duration histogram is event-driven and
  * lives in instruments.ts.
  */
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { IptablesMeshCounters } from '../../mesh/iptables/iptables-mesh';
 import type { EntryPointCount } from '../../mesh/iptables/rule-counters';
-import { mirrored } from './mirrored-counter';
+import { mirrored, scrapeFamily } from './scrape-family';
 
 export interface IptablesMeshSource {
   counters(): IptablesMeshCounters;
@@ -19,7 +19,7 @@ export function iptablesMeshMetrics(registry: Registry, mesh: () => IptablesMesh
   mirrored(
     registry,
     'shoal_mesh_iptables_connections_total',
-    'Connections (UDP: flows) the kernel sent into a service, per entry point (ingress or host published port, or the VIP), from the nat rule counters; traffic to 127.0.0.1 is the userspace mesh\'s (shoal_mesh_connections_total).',
+    'Connections (UDP: flows) the kernel sent into a service, per entry point (ingress or host published port, or the VIP), from the nat rule counters of the dispatch chains; traffic to 127.0.0.1 is the userspace mesh\'s (shoal_mesh_connections_total).',
     ['service_name', 'service_id', 'entry', 'port', 'protocol'],
     async (set) => {
       const m = mesh();
@@ -29,24 +29,23 @@ export function iptablesMeshMetrics(registry: Registry, mesh: () => IptablesMesh
       }
     },
   );
-  new Gauge({
+  scrapeFamily(registry, {
     name: 'shoal_mesh_backends',
     help: 'Tasks serving each service in the mesh (running and healthy, on any node).',
+    type: 'gauge',
     labelNames: ['service_name', 'service_id'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of mesh()?.backendsPerService() ?? []) this.set({ service_name: s.serviceName, service_id: s.serviceId }, s.backends);
+    read: (emit) => {
+      for (const s of mesh()?.backendsPerService() ?? []) emit({ service_name: s.serviceName, service_id: s.serviceId }, s.backends);
     },
   });
-  new Gauge({
+  scrapeFamily(registry, {
     name: 'shoal_mesh_iptables_rules',
     help: 'Rules of ours in the kernel (nat and filter) after the last sync.',
-    registers: [registry],
-    collect() {
-      this.reset();
+    type: 'gauge',
+    labelNames: [],
+    read: (emit) => {
       const m = mesh();
-      if (m) this.set(m.counters().rules);
+      if (m) emit({}, m.counters().rules);
     },
   });
   const stat = (name: string, help: string, key: keyof IptablesMeshCounters) =>

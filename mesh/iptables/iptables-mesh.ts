@@ -17,7 +17,7 @@ import { IptablesApplier, driftOf } from './applier';
 import { plan, type NodeContext, type RulesModel } from './plan';
 import { renderCleanup, renderRestore } from './render';
 import { SyncRunner, type SyncReason } from './sync-runner';
-import { countEntryPoints, parseDispatchCounters, type EntryPointCount } from './rule-counters';
+import { DISPATCH_CHAINS, countEntryPoints, parseDispatchCounters, type EntryPointCount } from './rule-counters';
 
 /** Told of every sync that wrote rules, full or partial, with its duration (the sync latency histogram). */
 export interface IptablesSyncObserver {
@@ -106,13 +106,13 @@ export class IptablesMesh implements Component, EndpointSink {
 
   /**
    * Connections per service entry point, from the kernel's rule counters, read when asked (at scrape time) and
-   * cached for COUNTERS_CACHE_MS so back-to-back scrapes exec iptables-save once.
+   * cached for COUNTERS_CACHE_MS so back-to-back scrapes list the dispatch chains once.
    */
   entryPointCounts(): Promise<EntryPointCount[]> {
     const now = this.clock.now();
     if (this.countersRead && now - this.countersRead.at < COUNTERS_CACHE_MS) return this.countersRead.rows;
     const entryPoints = this.applied?.entryPoints ?? [];
-    const rows = this.applier.readNatCounters().then((text) => countEntryPoints(entryPoints, parseDispatchCounters(text)));
+    const rows = this.applier.readNatChainCounters(DISPATCH_CHAINS).then((text) => countEntryPoints(entryPoints, parseDispatchCounters(text)));
     this.countersRead = { at: now, rows };
     // A failed read is retried at the next scrape.
     rows.catch(() => {

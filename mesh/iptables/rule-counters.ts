@@ -1,6 +1,6 @@
 /**
- * Per-service traffic from the kernel's own rule counters: `iptables-save -c -t nat` prints `[packets:bytes]`
- * before each rule, and each of our service entry points is exactly one rule in a dispatch chain (SHOAL-SERVICES
+ * Per-service traffic from the kernel's own rule counters: `iptables -S CHAIN -v` prints `-c PACKETS BYTES` in
+ * each rule (`iptables-save -c`, `[packets:bytes]` before it; both are read), and each of our service entry points is exactly one rule in a dispatch chain (SHOAL-SERVICES
  * for a VIP, SHOAL-INGRESS for a published port) jumping to that entry point's own SHOAL-SVC chain. So the
  * counters of the rule that jumps to a SVC chain are that entry point's. The nat table sees only the first packet
  * of each connection (later ones follow conntrack), so these counters count connections (UDP: flows), not
@@ -25,14 +25,19 @@ export interface EntryPointCount extends Omit<EntryPoint, 'svcChain'> {
   connections: number;
 }
 
+/** The chains holding the dispatch rules: the only ones the counter reader lists. */
+export const DISPATCH_CHAINS: readonly string[] = [CHAIN.services, CHAIN.ingress];
+
 /** The counters of every dispatch rule, by the SVC chain it jumps to (summed, should one chain be named twice). */
-export function parseDispatchCounters(saveText: string): Map<string, number> {
+export function parseDispatchCounters(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  const dispatch = new Set<string>([CHAIN.services, CHAIN.ingress]);
-  for (const line of saveText.split('\n')) {
-    const m = /^\[(\d+):(\d+)\] -A (\S+) .*-j (SHOAL-SVC-[A-Z2-7]+)$/.exec(line);
-    if (!m || !dispatch.has(m[3])) continue;
-    out.set(m[4], (out.get(m[4]) ?? 0) + Number(m[1]));
+  const dispatch = new Set(DISPATCH_CHAINS);
+  for (const line of text.split('\n')) {
+    const saved = /^\[(\d+):\d+\] -A (\S+) .*-j (SHOAL-SVC-[A-Z2-7]+)$/.exec(line);
+    const listed = saved ? null : /^-A (\S+) .* -c (\d+) \d+ -j (SHOAL-SVC-[A-Z2-7]+)$/.exec(line);
+    const [chain, packets, svc] = saved ? [saved[2], saved[1], saved[3]] : listed ? [listed[1], listed[2], listed[3]] : [];
+    if (!chain || !dispatch.has(chain)) continue;
+    out.set(svc!, (out.get(svc!) ?? 0) + Number(packets));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 /**
  * A fake iptables for unit tests, in kube-proxy's manner: an Exec that understands `iptables-restore --noflush`,
- * `iptables-save [-c] -t`, `sysctl -w` and `conntrack -D` (optionally behind `ip netns exec NS`), keeps nat and filter
+ * `iptables-save [-c] -t`, `iptables -t T -S CHAIN -v` (one chain with counters), `sysctl -w` and `conntrack -D` (optionally behind `ip netns exec NS`), keeps nat and filter
  * state, and refuses what the kernel refuses — a jump to an unknown chain, a chain declared twice in one
  * restore (stricter than iptables-nft, which allows it), a name over 28 characters, an unknown option, a target
  * in the wrong table, `-X` of a chain still referenced — failing the whole table with "line N failed" as the real
@@ -59,7 +59,7 @@ export class FakeIptables {
   readonly sysctls = new Map<string, string>();
   readonly conntrackDeletes: string[][] = [];
   readonly restores: string[] = [];
-  /** How many times iptables-save ran (to test that readers cache). */
+  /** How many times iptables-save or `iptables -S` ran (to test that readers cache). */
   saves = 0;
   readonly namespaces = new Set<string>();
   /** The next restore fails with this stderr (to test retries). */
@@ -88,6 +88,19 @@ export class FakeIptables {
       case 'iptables-save':
         this.saves++;
         return ok(this.save(args[args.indexOf('-t') + 1], args.includes('-c')));
+      case 'iptables': {
+        // Only the listing the mesh's counter reader uses: `iptables [-w N] -t TABLE -S CHAIN -v`.
+        const chain = args[args.indexOf('-S') + 1];
+        const rules = this.tables.get(args[args.indexOf('-t') + 1])?.get(chain);
+        if (!args.includes('-S') || !args.includes('-v')) throw new ExecError(argv, 2, 'fake iptables: only -S CHAIN -v is supported');
+        if (!rules) throw new ExecError(argv, 1, `iptables: chain '${chain}' does not exist`);
+        this.saves++;
+        const line = (r: Rule) => {
+          const j = r.text.lastIndexOf(' -j ');
+          return `-A ${chain} ${r.text.slice(0, j)} -c ${r.packets ?? 0} ${r.bytes ?? 0}${r.text.slice(j)}`;
+        };
+        return ok([`-N ${chain}`, ...rules.map(line)].join('\n') + '\n');
+      }
       case 'sysctl': {
         const [k, v] = args[args.length - 1].split('=');
         this.sysctls.set(k, v);

@@ -1,6 +1,7 @@
 /**
- * Per-service connections from the kernel's rule counters: the parser reads `iptables-save -c`, entry points
- * map to their dispatch rules by SVC chain, and the mesh reads the kernel once per scrape window.
+ * Per-service connections from the kernel's rule counters: the parser reads `iptables -S CHAIN -v` and
+ * `iptables-save -c`, entry points map to their dispatch rules by SVC chain, and the mesh lists the dispatch
+ * chains once per scrape window.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ test('the planner names every entry point with a dispatch rule, and only those',
   ]);
 });
 
-test('iptables-save -c: only dispatch rules count, by the SVC chain they jump to', () => {
+test('iptables -S -v and iptables-save -c: only dispatch rules count, by the SVC chain they jump to', () => {
   const text = [
     '*nat',
     ':SHOAL-INGRESS - [0:0]',
@@ -51,6 +52,15 @@ test('iptables-save -c: only dispatch rules count, by the SVC chain they jump to
     'COMMIT',
   ].join('\n');
   assert.deepEqual(parseDispatchCounters(text), new Map([['SHOAL-SVC-AAAAAAAAAAAAAAAA', 7], ['SHOAL-SVC-BBBBBBBBBBBBBBBB', 5]]));
+  const listed = [
+    '-N SHOAL-INGRESS',
+    '-A SHOAL-INGRESS -p tcp -m tcp --dport 8080 -c 7 420 -j SHOAL-SVC-AAAAAAAAAAAAAAAA',
+    '-N SHOAL-SERVICES',
+    '-A SHOAL-SERVICES -d 10.0.1.2/32 -c 2 120 -j SHOAL-SVC-BBBBBBBBBBBBBBBB',
+    '-A SHOAL-SERVICES -d 10.0.2.2/32 -c 3 180 -j SHOAL-SVC-BBBBBBBBBBBBBBBB',
+    '-A SHOAL-SERVICES ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -c 12 720 -j SHOAL-INGRESS',
+  ].join('\n');
+  assert.deepEqual(parseDispatchCounters(listed), parseDispatchCounters(text), 'iptables -S -v reads the same');
   const rows = countEntryPoints(
     [
       { svcChain: 'SHOAL-SVC-AAAAAAAAAAAAAAAA', serviceId: 's1', serviceName: 'web', entry: 'ingress', port: '8080', protocol: 'tcp' },
@@ -85,10 +95,10 @@ test('the mesh reads the kernel\'s counters once per scrape window, and again af
   assert.equal(first.find((r) => r.port === '8080')?.connections, 4);
   fake.count('nat', 'SHOAL-INGRESS', '--dport 8080', 1, 60);
   assert.deepEqual(await mesh.entryPointCounts(), first, 'a second scrape right after reads the cache');
-  assert.equal(fake.saves, saves + 1, 'one iptables-save for two scrapes');
+  assert.equal(fake.saves, saves + 2, 'one listing of each dispatch chain for two scrapes');
   clock.advance(COUNTERS_CACHE_MS);
   assert.equal((await mesh.entryPointCounts()).find((r) => r.port === '8080')?.connections, 5);
-  assert.equal(fake.saves, saves + 2);
+  assert.equal(fake.saves, saves + 4);
   assert.deepEqual(mesh.backendsPerService(), [{ serviceId: 's1', serviceName: 'web', backends: 1 }, { serviceId: 's2', serviceName: 'api', backends: 0 }]);
   await mesh.stop();
 });
