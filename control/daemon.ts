@@ -42,6 +42,7 @@ import { VipAddresses } from '../overlay/vip-addresses';
 import { DnsResolver } from '../dns/dns-resolver';
 import { nodeMetrics } from './metrics/node-metrics';
 import { MetricsServer } from './metrics/metrics-server';
+import { Instruments } from './metrics/instruments';
 import { ensureDnsAddress, removeDnsAddress } from '../overlay/dns-address';
 
 export interface DaemonConfig {
@@ -84,6 +85,8 @@ export class Daemon implements Component, Backend {
     dns?: DnsResolver;
   };
   private metrics?: MetricsServer;
+  /** Event-driven metrics (API, store commits, scheduling, agent), handed to each component as its observer. */
+  private readonly instruments = new Instruments();
 
   constructor(private readonly cfg: DaemonConfig) {}
 
@@ -239,7 +242,7 @@ export class Daemon implements Component, Backend {
   // ---- internals --------------------------------------------------------------------------------------------
 
   private openStore(): MemoryStore {
-    return new MemoryStore(new SqlitePersistence(join(this.cfg.dataDir, 'state.db')), this.cfg.clock);
+    return new MemoryStore(new SqlitePersistence(join(this.cfg.dataDir, 'state.db')), this.cfg.clock, this.instruments);
   }
 
   private async startSwarm(nodeId: string): Promise<void> {
@@ -270,13 +273,14 @@ export class Daemon implements Component, Backend {
       hostname: this.cfg.hostname,
       dnsAddress: this.cfg.dnsAddress,
       gate: publisher,
+      observer: this.instruments,
     });
     // The data plane starts before the agent (which adopts running tasks and starts new ones through the gate)
     // and so stops after it.
     const group = new ComponentGroup('swarm', [
       allocator,
       new Orchestrator({ store: this.store, clock, log: log.child({ component: 'orchestrator' }), nodeMatches: nodeMatchesService }),
-      new Scheduler({ store: this.store, clock, log: log.child({ component: 'scheduler' }) }),
+      new Scheduler({ store: this.store, clock, log: log.child({ component: 'scheduler' }), observer: this.instruments }),
       new TaskReaper({ store: this.store, clock, log: log.child({ component: 'task-reaper' }) }),
       dispatcher,
       ...(this.cfg.plumber ? [new LocalNetworks({ store: this.store, plumber: this.cfg.plumber, log: log.child({ component: 'networks' }) })] : []),
@@ -301,7 +305,9 @@ export class Daemon implements Component, Backend {
       store: () => (this.swarm ? this.store : undefined),
       mesh: () => this.swarm?.mesh.find((m): m is UserspaceMesh => m instanceof UserspaceMesh)?.counters(),
       dns: () => this.swarm?.dns?.counters(),
-    });
+      agent: () => this.swarm?.agent,
+      iptables: () => this.swarm?.mesh.find((m): m is IptablesMesh => m instanceof IptablesMesh),
+    }, this.instruments.registry);
     this.metrics = new MetricsServer({ ...at, registry, health: () => this.healthProblem(), log: this.cfg.log.child({ component: 'metrics' }) });
     await this.metrics.start();
   }
@@ -334,7 +340,7 @@ export class Daemon implements Component, Backend {
     return [
       // No minimum interval between syncs: a change is one partial restore of a few chains, changes arriving
       // during a sync are coalesced into the next, and the gate waits for them (a task's start and stop do).
-      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [], minSyncIntervalMs: 0 }),
+      new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [], minSyncIntervalMs: 0, observer: this.instruments }),
       new UserspaceMesh(log.child({ listeners: 'loopback' }), { nodeId, clock, loopbackOnly: true }),
     ];
   }
@@ -374,7 +380,7 @@ export class Daemon implements Component, Backend {
   }
 
   private async listen(): Promise<void> {
-    const router = buildRouter(new Router(this.cfg.log.child({ component: 'api' })), this);
+    const router = buildRouter(new Router(this.cfg.log.child({ component: 'api' }), this.instruments), this);
     const server = createServer((req, res) => void router.handle(req, res));
     const host = this.cfg.host;
     await new Promise<void>((resolve, reject) => {

@@ -8,12 +8,17 @@ import * as grpc from '@grpc/grpc-js';
 import type { Component } from '../base/component';
 import type { Clock, Timer } from '../base/clock';
 import type { Logger } from '../base/log';
-import type { NodeDescription, Task, TaskStatus } from '../api/types';
+import type { NodeDescription, Task, TaskState, TaskStatus } from '../api/types';
 import { DispatcherClientCtor, type AssignmentsMessage, type DispatcherClient, type TaskStatusUpdate } from '../manager/dispatcher/protocol';
 import { taskRef, type Executor, type NodeFacts } from './executor';
 import { expandTask } from './templates';
 import { TaskRunner } from './task-runner';
 import type { TaskGate } from './task-gate';
+import type { AgentObserver } from './agent-observer';
+
+/** The agent's session with its dispatcher: connecting (first time), open, or lost and reconnecting. */
+export type SessionState = 'connecting' | 'open' | 'reconnecting';
+export const SESSION_STATES: readonly SessionState[] = ['connecting', 'open', 'reconnecting'];
 
 export interface AgentOptions {
   nodeId: string;
@@ -30,12 +35,15 @@ export interface AgentOptions {
   dnsAddress?: string;
   /** The node's data plane, told before a task is reported RUNNING and before it is stopped. */
   gate?: TaskGate;
+  /** Metrics: executor latencies, task failures, heartbeat round trips, sessions. */
+  observer?: AgentObserver;
 }
 
 export class Agent implements Component {
   readonly name = 'agent';
   private client?: DispatcherClient;
   private sessionId?: string;
+  private session: SessionState = 'connecting';
   private runners = new Map<string, TaskRunner>();
   private outbox = new Map<string, TaskStatusUpdate>();
   private sending = false;
@@ -83,6 +91,18 @@ export class Agent implements Component {
     timer?.cancel();
   }
 
+  /** The session's state now (metrics, read at scrape time). */
+  sessionState(): SessionState {
+    return this.session;
+  }
+
+  /** This node's tasks by the state last reported (metrics, read at scrape time). */
+  tasksByState(): Map<TaskState, number> {
+    const counts = new Map<TaskState, number>();
+    for (const r of this.runners.values()) counts.set(r.current, (counts.get(r.current) ?? 0) + 1);
+    return counts;
+  }
+
   description(): NodeDescription {
     const f = this.facts!;
     return {
@@ -107,6 +127,7 @@ export class Agent implements Component {
     for (const c of this.calls) c.cancel();
     this.calls = [];
     this.sessionId = undefined;
+    this.session = 'reconnecting';
     this.completeSeen = undefined;
     this.backoffMs = Math.min(100 + 2 * this.backoffMs, 8000);
     const delay = Math.random() * this.backoffMs;
@@ -128,6 +149,8 @@ export class Agent implements Component {
       if (opened) return;
       opened = true;
       this.sessionId = msg.sessionId;
+      this.session = 'open';
+      this.opts.observer?.sessionOpened();
       this.backoffMs = 0;
       this.opts.log.info('session open', { session: msg.sessionId });
       this.heartbeat(msg.sessionId, msg.heartbeatPeriodMs, gen);
@@ -142,8 +165,10 @@ export class Agent implements Component {
   private heartbeat(sessionId: string, periodMs: number, gen: number): void {
     this.later(() => {
       if (this.stopped || gen !== this.generation) return;
+      const sent = performance.now();
       this.client!.heartbeat({ sessionId }, { deadline: Date.now() + 5000 }, (err, res) => {
         if (err) return this.reconnect(err, gen);
+        this.opts.observer?.heartbeat((performance.now() - sent) / 1000);
         this.heartbeat(sessionId, res!.periodMs, gen);
       });
     }, periodMs);
@@ -191,7 +216,7 @@ export class Agent implements Component {
       this.enqueue(task.ID, { Timestamp: new Date().toISOString(), State: 'rejected', Message: 'preparing', Err: String((e as Error).message) });
       return;
     }
-    const runner = new TaskRunner(expanded, this.opts.executor.controller(expanded), (id, s) => this.enqueue(id, s), this.opts.log, this.opts.gate);
+    const runner = new TaskRunner(expanded, this.opts.executor.controller(expanded), (id, s) => this.enqueue(id, s), this.opts.log, this.opts.gate, this.opts.observer && { observer: this.opts.observer, executorKind: this.opts.executor.kind });
     this.runners.set(task.ID, runner);
     void runner.pump();
   }

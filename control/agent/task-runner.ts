@@ -16,6 +16,7 @@ import type { Task, TaskState, TaskStatus } from '../api/types';
 import { UNHEALTHY_ERROR, type Controller } from './executor';
 import type { HealthFeed, HealthStatus } from './health-monitor';
 import type { TaskGate } from './task-gate';
+import { failureReason, type AgentObserver, type ExecutorOperation } from './agent-observer';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
 
@@ -37,6 +38,9 @@ export class TaskRunner {
   private removed = false;
   private halted = false;
   private stepping: Promise<void> = Promise.resolve();
+  /** For the failure reason: the executor refused to start the task (vs. it started, then exited). */
+  private startError = false;
+  private unhealthy = false;
 
   constructor(
     private task: Task,
@@ -45,6 +49,8 @@ export class TaskRunner {
     private readonly log: Logger,
     /** The node's data plane: told before RUNNING is reported and before the task is stopped. */
     private readonly gate?: TaskGate,
+    /** Metrics: executor call latencies (labelled with `executorKind`) and failures by reason class. */
+    private readonly observer?: { observer: AgentObserver; executorKind: string },
   ) {
     this.state = task.Status.State;
     this.desired = task.DesiredState;
@@ -52,6 +58,25 @@ export class TaskRunner {
 
   get id(): string {
     return this.task.ID;
+  }
+
+  /** The state last reported (tasks by state on the node). */
+  get current(): TaskState {
+    return this.state;
+  }
+
+  /** Runs one executor call, timing it for the observer whether it succeeds or throws. */
+  private async timed<T>(operation: ExecutorOperation, call: () => Promise<T>): Promise<T> {
+    if (!this.observer) return call();
+    const started = performance.now();
+    let ok = false;
+    try {
+      const r = await call();
+      ok = true;
+      return r;
+    } finally {
+      this.observer.observer.operation(this.observer.executorKind, operation, ok, (performance.now() - started) / 1000);
+    }
   }
 
   /** The manager's latest copy of the task (its desired state may have moved). */
@@ -92,7 +117,7 @@ export class TaskRunner {
     try {
       if (await this.controller.isRunning()) {
         await this.gate?.evict(this.id);
-        await this.controller.shutdown(graceMs);
+        await this.timed('stop', () => this.controller.shutdown(graceMs));
       }
     } finally {
       await this.controller.remove();
@@ -109,7 +134,7 @@ export class TaskRunner {
     if (rank(this.desired) >= rank('shutdown')) {
       if (rank(s) >= rank('complete')) return false;
       if (rank(s) >= rank('starting')) await this.gate?.evict(this.id);
-      if (rank(s) >= rank('preparing')) await this.controller.shutdown(this.grace()).catch((e) => this.log.warn('shutdown failed', { task: this.id, err: e }));
+      if (rank(s) >= rank('preparing')) await this.timed('stop', () => this.controller.shutdown(this.grace())).catch((e) => this.log.warn('shutdown failed', { task: this.id, err: e }));
       this.move('shutdown');
       return false;
     }
@@ -131,7 +156,7 @@ export class TaskRunner {
         return true;
       case 'preparing':
         try {
-          await this.controller.prepare();
+          await this.timed('prepare', () => this.controller.prepare());
         } catch (e) {
           this.move('rejected', errorMessage(e));
           return false;
@@ -144,8 +169,9 @@ export class TaskRunner {
       case 'starting': {
         if (this.waiting) return false; // started, and waiting for its first healthy check
         try {
-          await this.controller.start();
+          await this.timed('start', () => this.controller.start());
         } catch (e) {
+          this.startError = true;
           this.move('failed', errorMessage(e));
           return false;
         }
@@ -197,11 +223,11 @@ export class TaskRunner {
         if (this.gate) void this.gate.admit(this.id).then(run);
         else run();
       } else if (h === 'unhealthy' && !unhealthy) {
-        unhealthy = true;
+        unhealthy = this.unhealthy = true;
         this.log.info('task is unhealthy: stopping it', { task: this.id });
         // Out of the mesh and DNS before it is stopped, like any task that stops.
         void (this.gate?.evict(this.id) ?? Promise.resolve())
-          .then(() => this.controller.shutdown(this.grace()))
+          .then(() => this.timed('stop', () => this.controller.shutdown(this.grace())))
           .catch((e) => this.log.warn('shutdown of an unhealthy task failed', { task: this.id, err: e }));
       }
     };
@@ -239,6 +265,9 @@ export class TaskRunner {
     };
     if (err) status.Err = err;
     if (exitCode !== undefined) status.ContainerStatus = { ExitCode: exitCode };
+    if (to === 'failed' || to === 'rejected') {
+      this.observer?.observer.taskFailed(failureReason({ state: to, unhealthy: this.unhealthy, startError: this.startError, exitCode }));
+    }
     this.log.debug('task state', { task: this.id, state: to, err });
     this.report(this.id, status);
   }

@@ -4,11 +4,16 @@
  * Prometheus conventions: `shoal_` prefix, base units, `_total` for counters, bounded labels (service name and ID
  * yes, task ID never).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { mirrored, scrapeFamily, type Emit } from './scrape-family';
+import { iptablesMeshMetrics, type IptablesMeshSource } from './iptables-mesh-metrics';
 import type { Store } from '../store/store';
 import type { ProxyCounters } from '../../mesh/userspace/port-proxy';
 import type { MeshCounterRow } from '../../mesh/userspace/userspace-mesh';
 import type { DnsResolverCounters } from '../../dns/dns-resolver';
+import { SESSION_STATES, type SessionState } from '../agent/agent';
+import type { TaskState } from '../api/types';
+import type { ReadTx } from '../store/store';
 
 export interface MetricSources {
   /** The store, when this node is a manager in a swarm. */
@@ -17,116 +22,119 @@ export interface MetricSources {
   mesh(): Map<string, MeshCounterRow> | undefined;
   /** The DNS resolver's counters, when it runs. */
   dns(): DnsResolverCounters | undefined;
+  /** This node's agent, when the node is in a swarm. */
+  agent?(): { sessionState(): SessionState; tasksByState(): Map<TaskState, number> } | undefined;
+  /** The iptables mesh, when it runs (its kernel counters and sync statistics). */
+  iptables?(): IptablesMeshSource | undefined;
+  /** Hook for gossip membership and overlay metrics: when gossip (SWIM) and the VXLAN overlay's endpoint tables
+   * land, add their source here (members by state, messages and bytes sent/received by type, FDB entries per
+   * network) and register its metrics beside iptablesMeshMetrics below. Nothing is exported until they exist. */
 }
 
-/** A counter whose value lives elsewhere: set from the source at scrape time. */
-function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: (set: (labels: Record<L, string>, v: number) => void) => void): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      read((labels, v) => this.inc(labels as never, v));
-    },
-  });
-}
+/** Adds the scrape-time metrics to `registry` (a fresh one when absent: the event-driven ones live in
+ * instruments.ts and share the daemon's) and returns it. */
+export function nodeMetrics(src: MetricSources, registry = new Registry()): Registry {
+  collectDefaultMetrics({ register: registry, prefix: 'shoal_' });
+  // prom-client's totals of the per-type gauges are gauges named *_total, which promtool (rightly) flags as
+  // counter-looking gauges; the per-type gauges beside them carry the same numbers.
+  for (const what of ['resources', 'handles', 'requests']) registry.removeSingleMetric(`shoal_nodejs_active_${what}_total`);
 
-export function nodeMetrics(src: MetricSources): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'shoal_process_' });
+  /** A gauge read from the store in one read transaction; nothing when this node is not a manager. */
+  const storeGauge = <L extends string>(name: string, help: string, labelNames: L[], read: (tx: ReadTx, emit: Emit<L>) => void) =>
+    scrapeFamily(registry, { name, help, type: 'gauge', labelNames, read: (emit) => src.store()?.view((tx) => read(tx, emit)) });
+  const service = ['service_name', 'service_id'] as ('service_name' | 'service_id')[];
 
-  new Gauge({
-    name: 'shoal_service_tasks_desired',
-    help: 'Tasks each service should run (replicas, or eligible nodes for global services).',
-    labelNames: ['service_name', 'service_id'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const store = src.store();
-      if (!store) return;
-      store.view((tx) => {
-        for (const s of tx.list('service')) {
-          const desired = s.Spec.Mode.Global
-            ? tx.tasksByService(s.ID).filter((t) => t.DesiredState === 'running').length
-            : (s.Spec.Mode.Replicated?.Replicas ?? 1);
-          this.set({ service_name: s.Spec.Name, service_id: s.ID }, desired);
-        }
-      });
-    },
-  });
-  new Gauge({
-    name: 'shoal_service_tasks_running',
-    help: 'Tasks of each service that are running and meant to run.',
-    labelNames: ['service_name', 'service_id'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      src.store()?.view((tx) => {
-        for (const s of tx.list('service')) {
-          const running = tx.tasksByService(s.ID).filter((t) => t.Status.State === 'running' && t.DesiredState === 'running').length;
-          this.set({ service_name: s.Spec.Name, service_id: s.ID }, running);
-        }
-      });
-    },
-  });
-  new Gauge({
-    name: 'shoal_tasks',
-    help: 'Tasks in the store by state.',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      src.store()?.view((tx) => {
-        const byState = new Map<string, number>();
-        for (const t of tx.list('task')) byState.set(t.Status.State, (byState.get(t.Status.State) ?? 0) + 1);
-        for (const [state, n] of byState) this.set({ state }, n);
-      });
-    },
-  });
-  new Gauge({
-    name: 'shoal_tasks_pending_unschedulable',
-    help: 'Pending tasks the scheduler could place nowhere (their reason is in the task status).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      src.store()?.view((tx) => this.set(tx.list('task').filter((t) => t.Status.State === 'pending' && t.Status.Err).length));
-    },
-  });
-  new Gauge({
-    name: 'shoal_nodes',
-    help: 'Nodes by state, availability and role.',
-    labelNames: ['state', 'availability', 'role'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      src.store()?.view((tx) => {
-        for (const n of tx.list('node')) this.inc({ state: n.Status.State, availability: n.Spec.Availability, role: n.Spec.Role });
-      });
-    },
-  });
-
-  const meshRows = (each: (labels: { service_name: string; port: string; protocol: string }, c: ProxyCounters) => void) => {
-    for (const { serviceName, protocol, port, counters } of src.mesh()?.values() ?? []) {
-      each({ service_name: serviceName, port: String(port), protocol }, counters);
+  storeGauge('shoal_service_tasks_desired', 'Tasks each service should run (replicas, or eligible nodes for global services).', service, (tx, emit) => {
+    for (const s of tx.list('service')) {
+      const desired = s.Spec.Mode.Global ? tx.tasksByService(s.ID).filter((t) => t.DesiredState === 'running').length : (s.Spec.Mode.Replicated?.Replicas ?? 1);
+      emit({ service_name: s.Spec.Name, service_id: s.ID }, desired);
     }
-  };
-  const meshLabels: ('service_name' | 'port' | 'protocol')[] = ['service_name', 'port', 'protocol'];
-  mirrored(registry, 'shoal_mesh_connections_total', 'Connections accepted (UDP: flows begun) on published ports and VIPs.', meshLabels, (set) => meshRows((l, c) => set(l, c.connectionsTotal)));
-  mirrored(registry, 'shoal_mesh_backend_errors_total', 'Backends that refused or did not answer a connection.', meshLabels, (set) => meshRows((l, c) => set(l, c.backendErrors)));
-  mirrored(registry, 'shoal_mesh_received_bytes_total', 'Bytes received from clients on published ports and VIPs (TCP: counted when the connection closes).', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesIn)));
-  mirrored(registry, 'shoal_mesh_sent_bytes_total', 'Bytes sent to clients on published ports and VIPs (TCP: counted when the connection closes).', meshLabels, (set) => meshRows((l, c) => set(l, c.bytesOut)));
-  new Gauge({
-    name: 'shoal_mesh_connections_active',
-    help: 'Connections (UDP: flows) open now on published ports and VIPs.',
-    labelNames: meshLabels,
-    registers: [registry],
-    collect() {
-      this.reset();
-      meshRows((l, c) => this.set(l, c.connectionsActive));
+  });
+  storeGauge('shoal_service_tasks_running', 'Tasks of each service that are running and meant to run.', service, (tx, emit) => {
+    for (const s of tx.list('service')) {
+      let running = 0;
+      for (const t of tx.tasksByService(s.ID)) if (t.Status.State === 'running' && t.DesiredState === 'running') running++;
+      emit({ service_name: s.Spec.Name, service_id: s.ID }, running);
+    }
+  });
+  storeGauge(
+    'shoal_service_update_state',
+    "Each service's rolling update or rollback state (UpdateStatus.State): 1 on the current state; absent for a service never updated.",
+    [...service, 'state'],
+    (tx, emit) => {
+      for (const s of tx.list('service')) {
+        const state = s.UpdateStatus?.State;
+        if (state) emit({ service_name: s.Spec.Name, service_id: s.ID, state }, 1);
+      }
+    },
+  );
+  storeGauge('shoal_tasks', 'Tasks in the store by state.', ['state'], (tx, emit) => {
+    const byState = new Map<string, number>();
+    for (const t of tx.list('task')) byState.set(t.Status.State, (byState.get(t.Status.State) ?? 0) + 1);
+    for (const [state, n] of byState) emit({ state }, n);
+  });
+  storeGauge('shoal_tasks_pending_unschedulable', 'Pending tasks the scheduler could place nowhere (their reason is in the task status).', [], (tx, emit) => {
+    emit({}, tx.list('task').filter((t) => t.Status.State === 'pending' && t.Status.Err).length);
+  });
+  storeGauge('shoal_nodes', 'Nodes by state, availability and role.', ['state', 'availability', 'role'], (tx, emit) => {
+    const counts = new Map<string, number>();
+    for (const n of tx.list('node')) {
+      const key = `${n.Status.State}/${n.Spec.Availability}/${n.Spec.Role}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    for (const [key, n] of counts) {
+      const [state, availability, role] = key.split('/');
+      emit({ state, availability, role }, n);
+    }
+  });
+  scrapeFamily(registry, {
+    name: 'shoal_manager_leader',
+    help: "1 when this node is the swarm's leader (a single manager always is), 0 when it is not a manager.",
+    type: 'gauge',
+    labelNames: [],
+    read: (emit) => emit({}, src.store() ? 1 : 0),
+  });
+
+  scrapeFamily(registry, {
+    name: 'shoal_agent_tasks',
+    help: 'Tasks on this node by the state the agent last reported.',
+    type: 'gauge',
+    labelNames: ['state'],
+    read: (emit) => {
+      for (const [state, n] of src.agent?.()?.tasksByState() ?? []) emit({ state }, n);
     },
   });
+  scrapeFamily(registry, {
+    name: 'shoal_agent_session_state',
+    help: "The agent's dispatcher session: 1 on its current state (connecting, open, reconnecting).",
+    type: 'gauge',
+    labelNames: ['state'],
+    read: (emit) => {
+      const agent = src.agent?.();
+      if (!agent) return;
+      const now = agent.sessionState();
+      for (const state of SESSION_STATES) emit({ state }, state === now ? 1 : 0);
+    },
+  });
+
+  const meshLabels: ('service_name' | 'port' | 'protocol')[] = ['service_name', 'port', 'protocol'];
+  const meshFamily = (name: string, help: string, type: 'counter' | 'gauge', value: (c: ProxyCounters) => number) =>
+    scrapeFamily(registry, {
+      name,
+      help,
+      type,
+      labelNames: meshLabels,
+      read: (emit) => {
+        for (const { serviceName, protocol, port, counters } of src.mesh()?.values() ?? []) emit({ service_name: serviceName, port: String(port), protocol }, value(counters));
+      },
+    });
+  meshFamily('shoal_mesh_connections_total', 'Connections accepted (UDP: flows begun) by the userspace mesh on published ports and VIPs.', 'counter', (c) => c.connectionsTotal);
+  meshFamily('shoal_mesh_backend_errors_total', 'Backends that refused or did not answer a connection.', 'counter', (c) => c.backendErrors);
+  meshFamily('shoal_mesh_received_bytes_total', 'Bytes received from clients on published ports and VIPs (TCP: counted when the connection closes).', 'counter', (c) => c.bytesIn);
+  meshFamily('shoal_mesh_sent_bytes_total', 'Bytes sent to clients on published ports and VIPs (TCP: counted when the connection closes).', 'counter', (c) => c.bytesOut);
+  meshFamily('shoal_mesh_connections_active', 'Connections (UDP: flows) open now on published ports and VIPs.', 'gauge', (c) => c.connectionsActive);
+
+  iptablesMeshMetrics(registry, () => src.iptables?.());
 
   mirrored(registry, 'shoal_dns_queries_total', 'DNS queries by type.', ['type'], (set) => {
     for (const [type, n] of Object.entries(src.dns()?.queries ?? {})) set({ type }, n);

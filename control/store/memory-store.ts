@@ -25,6 +25,11 @@ export interface Persistence {
   close(): void;
 }
 
+/** Told how long each commit took (persisting and applying in memory), for the store's latency histogram. */
+export interface CommitObserver {
+  committed(seconds: number): void;
+}
+
 type Table = Map<string, any>;
 
 export class MemoryStore implements Store {
@@ -41,6 +46,7 @@ export class MemoryStore implements Store {
   constructor(
     private readonly persistence: Persistence | null = null,
     private readonly clock: Clock = systemClock,
+    private readonly observer?: CommitObserver,
   ) {
     for (const k of KINDS) this.tables.set(k, new Map());
     if (persistence) {
@@ -59,6 +65,7 @@ export class MemoryStore implements Store {
     const tx = new Transaction(this, this.clock, this.index + 1);
     const result = fn(tx);
     if (tx.changes.size === 0) return result;
+    const started = performance.now();
     const changes = [...tx.changes.values()];
     const index = this.index + 1;
     this.persistence?.commit(changes, index);
@@ -76,6 +83,8 @@ export class MemoryStore implements Store {
         events.push({ kind: c.kind, action: previous ? 'update' : 'create', object: c.object, previous });
       }
     }
+    // Measured before the watchers hear of it: the latency is the commit's own, not its consumers'.
+    this.observer?.committed((performance.now() - started) / 1000);
     this.publish(events);
     return result;
   }

@@ -18,6 +18,15 @@ import { IncrementalPlanner } from './incremental-planner';
 import type { NodeContext, RulesModel } from './plan';
 import { renderCleanup, renderRestore } from './render';
 import { SyncRunner, type SyncReason } from './sync-runner';
+import { DISPATCH_CHAINS, countEntryPoints, parseDispatchCounters, type EntryPointCount } from './rule-counters';
+
+/** Told of every sync that wrote rules, full or partial, with its duration (the sync latency histogram). */
+export interface IptablesSyncObserver {
+  synced(kind: 'full' | 'partial', seconds: number): void;
+}
+
+/** Two scrapes within this long share one read of the kernel's counters (one exec, not two). */
+export const COUNTERS_CACHE_MS = 1000;
 
 export interface IptablesMeshOptions {
   nodeId: string;
@@ -34,6 +43,7 @@ export interface IptablesMeshOptions {
   minSyncIntervalMs?: number;
   resyncIntervalMs?: number;
   retryMs?: number;
+  observer?: IptablesSyncObserver;
 }
 
 export interface IptablesMeshCounters {
@@ -58,6 +68,7 @@ export class IptablesMesh implements Component, EndpointSink {
   /** What the kernel holds, as far as we know; undefined forces the next sync to be full. */
   private applied?: RulesModel;
   private lastNotes = '';
+  private countersRead?: { at: number; rows: Promise<EntryPointCount[]> };
   private readonly stats: IptablesMeshCounters = { fullSyncs: 0, partialSyncs: 0, driftRepairs: 0, failures: 0, conntrackDeleted: 0, lastSyncMs: 0, rules: 0 };
 
   constructor(private readonly opts: IptablesMeshOptions) {
@@ -101,6 +112,28 @@ export class IptablesMesh implements Component, EndpointSink {
     return { ...this.stats };
   }
 
+  /**
+   * Connections per service entry point, from the kernel's rule counters, read when asked (at scrape time) and
+   * cached for COUNTERS_CACHE_MS so back-to-back scrapes list the dispatch chains once.
+   */
+  entryPointCounts(): Promise<EntryPointCount[]> {
+    const now = this.clock.now();
+    if (this.countersRead && now - this.countersRead.at < COUNTERS_CACHE_MS) return this.countersRead.rows;
+    const entryPoints = this.applied?.entryPoints ?? [];
+    const rows = this.applier.readNatChainCounters(DISPATCH_CHAINS).then((text) => countEntryPoints(entryPoints, parseDispatchCounters(text)));
+    this.countersRead = { at: now, rows };
+    // A failed read is retried at the next scrape.
+    rows.catch(() => {
+      if (this.countersRead?.rows === rows) this.countersRead = undefined;
+    });
+    return rows;
+  }
+
+  /** Backends (tasks serving) per service in the newest endpoint table. */
+  backendsPerService(): { serviceId: string; serviceName: string; backends: number }[] {
+    return this.table.services.map((s) => ({ serviceId: s.serviceId, serviceName: s.serviceName, backends: s.backends.length }));
+  }
+
   async stop(): Promise<void> {
     await this.runner.stop();
     const kernel = await this.applier.readKernel();
@@ -137,11 +170,13 @@ export class IptablesMesh implements Component, EndpointSink {
       kernel ??= await this.applier.readKernel();
       await this.applier.restore(renderRestore(model, { kernel }));
       this.stats.fullSyncs++;
+      this.opts.observer?.synced('full', (this.clock.now() - started) / 1000);
     } else {
       const text = renderRestore(model, { previous: this.applied });
       if (!text) return;
       await this.applier.restore(text);
       this.stats.partialSyncs++;
+      this.opts.observer?.synced('partial', (this.clock.now() - started) / 1000);
     }
     const before = this.applied;
     this.applied = model;

@@ -29,6 +29,7 @@
 import { createHash } from 'node:crypto';
 import { bridgeName as defaultBridgeName } from '../../overlay/bridge-plan';
 import type { EndpointBackend, EndpointPort, EndpointTable, ServiceEndpoint } from '../endpoint-table';
+import type { EntryPoint } from './rule-counters';
 
 export type TableName = 'nat' | 'filter';
 export const TABLES: readonly TableName[] = ['nat', 'filter'];
@@ -52,6 +53,8 @@ export interface RulesModel {
   udpFlows: Map<string, string[]>;
   /** Why something in the table got no rules (host-mode ports, dnsrr, remote backends, ...). */
   notes: string[];
+  /** Each service entry point that got a dispatch rule, by its SVC chain (metrics read their rule counters). */
+  entryPoints: EntryPoint[];
 }
 
 export interface NodeContext {
@@ -122,6 +125,8 @@ export interface ServicePlan {
   chains: [string, string[]][];
   udpFlows: [string, string[]][];
   notes: string[];
+  /** Its SVC chains by entry point, for the kernel's rule counters (metrics). */
+  entryPoints: EntryPoint[];
 }
 
 /** The part of the table and the node a service's plan depends on (besides the service itself). */
@@ -154,7 +159,7 @@ export function sortedServices(table: EndpointTable): ServiceEndpoint[] {
  * Reads only what incremental-planner's serviceFingerprint() lists; reading another field means adding it there.
  */
 export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServicePlan {
-  const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], chains: [], udpFlows: [], notes: [] };
+  const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], chains: [], udpFlows: [], notes: [], entryPoints: [] };
   const seps: [string, string[]][] = [];
   const backends = [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0));
 
@@ -193,6 +198,7 @@ export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServiceP
       const svcChain = spread(key, networkId, (pick, ip) => `${pick}-j DNAT --to-destination ${ip}`);
       if (svcChain) {
         out.vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
+        out.entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry: 'vip', port: 'any', protocol: 'any' });
         for (const b of svc.backends) {
           const ip = b.addrs[networkId];
           if (ip) out.udpFlows.push([`${key}/${ip}`, ['-p', 'udp', '--orig-dst', vip, '--reply-src', ip]]);
@@ -224,6 +230,7 @@ export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServiceP
     if (host && !svcChain) return;
     if (svcChain) {
       (port.hostIP ? out.ingressBound : out.ingressAny).push(`${match} -j ${svcChain}`);
+      out.entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry: host ? 'host' : 'ingress', port: String(port.publishedPort), protocol: port.protocol });
       if (port.protocol === 'udp') {
         for (const b of svc.backends) {
           const ip = b.addrs[netId];
@@ -248,12 +255,14 @@ export function assemble(plans: ServicePlan[], table: EndpointTable, node: NodeC
   const ingressBound: string[] = [];
   const ingressAny: string[] = [];
   const rejects: string[] = [];
+  const entryPoints: EntryPoint[] = [];
   for (const p of plans) {
     vipRules.push(...p.vipRules);
     ingressBound.push(...p.ingressBound);
     ingressAny.push(...p.ingressAny);
     rejects.push(...p.rejects);
     notes.push(...p.notes);
+    entryPoints.push(...p.entryPoints);
     for (const [k, f] of p.udpFlows) udpFlows.set(k, f);
   }
 
@@ -292,7 +301,7 @@ export function assemble(plans: ServicePlan[], table: EndpointTable, node: NodeC
   // DNAT to a bridge is forwarding; and a router that sends ICMP redirects for DNATed hairpin traffic teaches
   // the task to send VIP traffic straight to a backend, which drops it.
   const sysctls = { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.send_redirects': '0', 'net.ipv4.conf.default.send_redirects': '0' };
-  return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes };
+  return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes, entryPoints };
 }
 
 function comment(text: string): string {

@@ -1,6 +1,6 @@
 /**
  * A fake iptables for unit tests, in kube-proxy's manner: an Exec that understands `iptables-restore --noflush`,
- * `iptables-save -t`, `sysctl -w` and `conntrack -D` (optionally behind `ip netns exec NS`), keeps nat and filter
+ * `iptables-save [-c] -t`, `iptables -t T -S CHAIN -v` (one chain with counters), `sysctl -w` and `conntrack -D` (optionally behind `ip netns exec NS`), keeps nat and filter
  * state, and refuses what the kernel refuses — a jump to an unknown chain, a chain declared twice in one
  * restore (stricter than iptables-nft, which allows it), a name over 28 characters, an unknown option, a target
  * in the wrong table, `-X` of a chain still referenced — failing the whole table with "line N failed" as the real
@@ -12,6 +12,9 @@ import { ExecError, type Exec, type ExecResult } from '../../control/base/exec';
 
 interface Rule {
   text: string;
+  /** The kernel's packet and byte counters (`iptables-save -c`), set by tests through count(). */
+  packets?: number;
+  bytes?: number;
   opts: Map<string, { value: string; neg: boolean }>;
   target: string;
 }
@@ -56,6 +59,8 @@ export class FakeIptables {
   readonly sysctls = new Map<string, string>();
   readonly conntrackDeletes: string[][] = [];
   readonly restores: string[] = [];
+  /** How many times iptables-save or `iptables -S` ran (to test that readers cache). */
+  saves = 0;
   readonly namespaces = new Set<string>();
   /** The next restore fails with this stderr (to test retries). */
   failNextRestore?: string;
@@ -81,7 +86,21 @@ export class FakeIptables {
         this.restore(argv, opts.input ?? '');
         return ok();
       case 'iptables-save':
-        return ok(this.save(args[args.indexOf('-t') + 1]));
+        this.saves++;
+        return ok(this.save(args[args.indexOf('-t') + 1], args.includes('-c')));
+      case 'iptables': {
+        // Only the listing the mesh's counter reader uses: `iptables [-w N] -t TABLE -S CHAIN -v`.
+        const chain = args[args.indexOf('-S') + 1];
+        const rules = this.tables.get(args[args.indexOf('-t') + 1])?.get(chain);
+        if (!args.includes('-S') || !args.includes('-v')) throw new ExecError(argv, 2, 'fake iptables: only -S CHAIN -v is supported');
+        if (!rules) throw new ExecError(argv, 1, `iptables: chain '${chain}' does not exist`);
+        this.saves++;
+        const line = (r: Rule) => {
+          const j = r.text.lastIndexOf(' -j ');
+          return `-A ${chain} ${r.text.slice(0, j)} -c ${r.packets ?? 0} ${r.bytes ?? 0}${r.text.slice(j)}`;
+        };
+        return ok([`-N ${chain}`, ...rules.map(line)].join('\n') + '\n');
+      }
       case 'sysctl': {
         const [k, v] = args[args.length - 1].split('=');
         this.sysctls.set(k, v);
@@ -150,11 +169,11 @@ export class FakeIptables {
     if (work) throw new ExecError(argv, 1, 'iptables-restore: COMMIT expected at line ' + (input.split('\n').length));
   }
 
-  save(table: string): string {
+  save(table: string, counters = false): string {
     const chains = this.tables.get(table)!;
     const out = [`*${table}`];
     for (const c of chains.keys()) out.push(BUILTIN[table].includes(c) ? `:${c} ${this.policies.get(`${table}/${c}`) ?? 'ACCEPT'} [0:0]` : `:${c} - [0:0]`);
-    for (const [c, rules] of chains) for (const r of rules) out.push(`-A ${c} ${r.text}`);
+    for (const [c, rules] of chains) for (const r of rules) out.push(`${counters ? `[${r.packets ?? 0}:${r.bytes ?? 0}] ` : ''}-A ${c} ${r.text}`);
     return out.join('\n') + '\nCOMMIT\n';
   }
 
@@ -165,6 +184,14 @@ export class FakeIptables {
 
   rules(table: string, chain: string): string[] {
     return (this.tables.get(table)?.get(chain) ?? []).map((r) => r.text);
+  }
+
+  /** Adds to the counters of the first rule of a chain whose text contains `match`, as packets hitting it would. */
+  count(table: string, chain: string, match: string, packets: number, bytes: number): void {
+    const rule = this.tables.get(table)?.get(chain)?.find((r) => r.text.includes(match));
+    if (!rule) throw new Error(`fake iptables: no rule in ${table} ${chain} contains ${match}`);
+    rule.packets = (rule.packets ?? 0) + packets;
+    rule.bytes = (rule.bytes ?? 0) + bytes;
   }
 
   /** Deletes a rule by hand, as an admin would (drift). */

@@ -13,6 +13,8 @@ const PACKAGES: Record<string, string> = {
   busybox: 'busybox-static',
   unshare: 'util-linux',
   haproxy: 'haproxy',
+  prometheus: 'prometheus',
+  promtool: 'prometheus',
   nsenter: 'util-linux',
 };
 

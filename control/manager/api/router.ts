@@ -21,8 +21,17 @@ export interface Request {
 /** A handler returns a value to send as JSON (status 200, or 201 for creates), or handles the response itself. */
 export type Handler = (req: Request, res: ServerResponse) => Promise<unknown> | unknown;
 
+/** Told of every request once it is handled, by route template so the label set stays bounded (metrics). */
+export interface RequestObserver {
+  request(r: { route: string; method: string; code: number; seconds: number }): void;
+}
+
+/** The route label of a request no route matched: raw paths would make the label set unbounded. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
 interface Route {
   method: string;
+  pattern: string;
   parts: string[];
   handler: Handler;
   status: number;
@@ -34,10 +43,13 @@ export const API_VERSION = '1.41';
 export class Router {
   private routes: Route[] = [];
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly observer?: RequestObserver,
+  ) {}
 
   on(method: string, pattern: string, handler: Handler, status = 200): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler, status });
+    this.routes.push({ method, pattern: pattern.startsWith('/') ? pattern : `/${pattern}`, parts: pattern.split('/').filter(Boolean), handler, status });
     return this;
   }
 
@@ -60,8 +72,10 @@ export class Router {
     }
     res.setHeader('API-Version', API_VERSION);
     res.setHeader('Server', `Shoal/${API_VERSION}`);
+    const started = performance.now();
     if (!route) {
-      return send(res, pathMatched ? 405 : 404, { message: pathMatched ? `method ${method} not allowed on ${path}` : `page not found: ${path}` });
+      send(res, pathMatched ? 405 : 404, { message: pathMatched ? `method ${method} not allowed on ${path}` : `page not found: ${path}` });
+      return this.observe(UNMATCHED_ROUTE, method, res.statusCode, started);
     }
     const req: Request = {
       method,
@@ -72,7 +86,6 @@ export class Router {
       raw,
       body: () => readJson(raw),
     };
-    const started = Date.now();
     try {
       const result = await route.handler(req, res);
       if (result === HANDLED) return;
@@ -83,8 +96,15 @@ export class Router {
       if (!res.headersSent) send(res, status, { message: errorMessage(e) });
       else res.destroy();
     } finally {
-      this.log.debug('request', { method, path, status: res.statusCode, ms: Date.now() - started });
+      this.log.debug('request', { method, path, status: res.statusCode, ms: Math.round(performance.now() - started) });
+      this.observe(route.pattern, method, res.statusCode, started);
     }
+  }
+
+  private observe(route: string, method: string, code: number, started: number): void {
+    // Any method a client invents would be a new label value: keep the ones routes use.
+    const m = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD'].includes(method) ? method : 'OTHER';
+    this.observer?.request({ route, method: m, code, seconds: (performance.now() - started) / 1000 });
   }
 }
 

@@ -14,11 +14,16 @@ import type { Store } from '../../store/store';
 import { StoreReactor } from '../../store/store-reactor';
 import { scheduleTasks } from './pipeline';
 
+/** Told, per task assigned, the time from its creation to its assignment (the scheduling latency histogram). */
+export interface SchedulingObserver {
+  scheduled(seconds: number): void;
+}
+
 export class Scheduler implements Component {
   readonly name = 'scheduler';
   private reactor: StoreReactor;
 
-  constructor(private readonly opts: { store: Store; clock: Clock; log: Logger }) {
+  constructor(private readonly opts: { store: Store; clock: Clock; log: Logger; observer?: SchedulingObserver }) {
     this.reactor = new StoreReactor({ ...opts, on: ['task', 'node', 'service'], job: () => this.tick(), what: 'scheduling' });
   }
 
@@ -39,7 +44,9 @@ export class Scheduler implements Component {
     if (input.pending.length === 0) return;
     input.pending.sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt) || (a.Slot ?? 0) - (b.Slot ?? 0));
     const decisions = scheduleTasks({ ...input, now: this.opts.clock.now() });
-    const ts = new Date(this.opts.clock.now()).toISOString();
+    const now = this.opts.clock.now();
+    const ts = new Date(now).toISOString();
+    const assignedAfter: number[] = [];
     await this.opts.store.update((tx) => {
       const fresh = (id: string): Task | undefined => {
         const t = tx.get('task', id);
@@ -49,6 +56,8 @@ export class Scheduler implements Component {
         const current = fresh(a.taskId);
         if (!current) continue;
         const preassigned = current.NodeID !== undefined;
+        const created = Date.parse(current.CreatedAt);
+        if (Number.isFinite(created)) assignedAfter.push((now - created) / 1000);
         tx.update('task', {
           ...current,
           NodeID: a.nodeId,
@@ -65,6 +74,8 @@ export class Scheduler implements Component {
         tx.update('task', { ...current, Status: { ...current.Status, Timestamp: ts, Err: u.err } });
       }
     });
+    // Observed after the commit, so a transaction that failed counts nothing.
+    for (const seconds of assignedAfter) this.opts.observer?.scheduled(seconds);
     if (decisions.unschedulable.length) {
       this.opts.log.debug('tasks left pending', { count: decisions.unschedulable.length, reason: decisions.unschedulable[0].err });
     }
