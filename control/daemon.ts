@@ -221,6 +221,7 @@ export class Daemon implements Component, Backend {
     const local = tasks.filter((t) => t.NodeID === this.swarm!.nodeId);
     res.writeHead(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream' });
     res.flushHeaders();
+    this.cfg.log.debug('log stream open', { kind, ref, follow: q.follow, tasks: local.length });
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const pipe = (t: (typeof tasks)[number], tail: number | undefined): Promise<void> =>
@@ -263,7 +264,7 @@ export class Daemon implements Component, Backend {
     const vips = new VipAddresses({ log: log.child({ component: 'vips' }) });
     // VIPs go on lo before the mesh listens on them or programs rules for them.
     const sinks = [vips, ...mesh, ...(dns ? [dns] : [])];
-    const publisher = new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks });
+    const publisher = new EndpointPublisher({ store: this.store, clock, log: log.child({ component: 'endpoints' }), sinks, evictLingerMs: 250 });
     const agent = new Agent({
       nodeId,
       managerAddr: `127.0.0.1:${port}`,

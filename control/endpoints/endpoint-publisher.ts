@@ -38,7 +38,18 @@ export class EndpointPublisher implements Component, TaskGate {
   private published = 0;
   private waiters: { gen: number; resolve: () => void }[] = [];
 
-  constructor(private readonly opts: { store: Store; clock: Clock; log: Logger; sinks: EndpointSink[]; gateTimeoutMs?: number }) {
+  constructor(
+    private readonly opts: {
+      store: Store;
+      clock: Clock;
+      log: Logger;
+      sinks: EndpointSink[];
+      gateTimeoutMs?: number;
+      /** After an eviction is confirmed, this long before the task is stopped: a connection the mesh handed to the
+       * task just before it left gets its request answered rather than cut (0 in tests). */
+      evictLingerMs?: number;
+    },
+  ) {
     this.reactor = new StoreReactor({ ...opts, on: ['task', 'service', 'network'], job: () => this.publish(), what: 'publishing endpoints' });
   }
 
@@ -58,10 +69,12 @@ export class EndpointPublisher implements Component, TaskGate {
     return this.waitForPublish('admit', taskId);
   }
 
-  evict(taskId: string): Promise<void> {
+  async evict(taskId: string): Promise<void> {
     this.admitted.delete(taskId);
     this.evicted.add(taskId);
-    return this.waitForPublish('evict', taskId);
+    await this.waitForPublish('evict', taskId);
+    const linger = this.opts.evictLingerMs ?? 0;
+    if (linger > 0) await new Promise<void>((r) => this.opts.clock.setTimeout(r, linger));
   }
 
   private waitForPublish(what: string, taskId: string): Promise<void> {

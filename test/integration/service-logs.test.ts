@@ -77,6 +77,8 @@ test('--follow streams new lines and tasks that start later, until interrupted',
   let out = '';
   f.stdout.on('data', (b) => (out += b));
   try {
+    // Scale only once the stream is open: a task started before it would count as old, and --tail 0 skips it.
+    await d.until('the log stream open', () => d.logs(400).split('\n').some((l) => l.includes('"msg":"log stream open"') && l.includes('"follow":true')));
     d.ok('service', 'scale', '-d', 'lg=3');
     const line = await d.until('the new task\'s lines in the stream', () => out.split('\n').find((l) => /^lg\.3\.\w+@.*\| out1$/.test(l)));
     assert.match(line!, new RegExp(`@${node}    \\| out1$`));
