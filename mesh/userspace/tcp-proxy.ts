@@ -3,8 +3,8 @@
  * both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
  * one, so a task that just died costs the client nothing.
  *
- * The relay is kept tight for the hot path: Nagle off on both sides, pipe() (which applies backpressure), no
- * per-chunk listener — bytes are counted once at close from the sockets' own totals — and half-close passed
+ * The relay is kept tight for the hot path: Nagle off on both sides, one 'data' handler per direction that
+ * pauses on backpressure (see relay()), bytes counted once at close from the sockets' own totals, and half-close passed
  * through (allowHalfOpen), so a client that shuts down its sending side (`nc -N`, HTTP/1.0 clients) still gets
  * the whole response.
  *
@@ -147,13 +147,25 @@ export class TcpProxy implements PortProxy {
           upstreamClosed = true;
           if (clientClosed) finish();
         });
-        // pipe() ends the other side's writable half when one side's readable ends, so a half-close passes
-        // through; an error (RST) on either side tears both down.
-        client.pipe(up);
-        up.pipe(client);
+        relay(client, up);
+        relay(up, client);
         client.resume();
       });
     };
     tryBackend(0);
   }
+}
+
+/**
+ * Bytes one way, with backpressure: a chunk that the other side cannot take at once pauses this side until it
+ * drains. One 'data' handler instead of pipe(), which adds half a dozen listeners per socket and checks on
+ * every chunk that the profile showed as stream plumbing. The end of one side's input ends the other side's
+ * output (shutdown), so a half-close passes through; errors are handled by the caller (abort).
+ */
+function relay(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => to.end());
 }
