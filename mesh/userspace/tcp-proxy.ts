@@ -39,6 +39,11 @@ export class TcpProxy implements PortProxy {
   constructor(
     readonly bind: { host: string; port: number },
     private readonly log: Logger,
+    /**
+     * Listen on a socket shared with the other mesh workers (mesh-worker.ts): in a cluster worker a listen
+     * that is not exclusive asks the primary for its one socket instead of binding a socket of its own.
+     */
+    private readonly opts: { shared?: boolean } = {},
   ) {
     this.picker = new Picker([], 'round-robin', this.active);
   }
@@ -57,7 +62,7 @@ export class TcpProxy implements PortProxy {
     const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.bind.host, port: this.bind.port, exclusive: true }, () => {
+      server.listen({ host: this.bind.host, port: this.bind.port, exclusive: !this.opts.shared }, () => {
         server.off('error', reject);
         resolve();
       });
