@@ -163,3 +163,36 @@ test('a port held by another program fails cleanly with workers and is served on
     squatter.close();
   }
 });
+
+test('the workers end when their primary is killed outright (no orphans)', async () => {
+  const target = await freePort();
+  const published = await freePort();
+  // A primary of its own, so it can be SIGKILLed: no stop(), no exit handler runs in it.
+  const script = `
+    const { UserspaceMesh } = require(${JSON.stringify(require.resolve('../../mesh/userspace/userspace-mesh'))});
+    const { silentLogger } = require(${JSON.stringify(require.resolve('../../control/base/log'))});
+    const mesh = new UserspaceMesh(silentLogger, { tcpWorkers: 2 });
+    mesh.apply(${JSON.stringify(table(published, target, ['127.0.0.2']))}).then(() => {
+      process.stdout.write(JSON.stringify(mesh.workers().map((w) => w.pid)) + '\\n');
+    });`;
+  const { spawn } = await import('node:child_process');
+  const primary = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let pids: number[] = [];
+  try {
+    pids = await new Promise<number[]>((resolve, reject) => {
+      let out = '';
+      primary.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out));
+      });
+      primary.once('exit', (code) => reject(new Error(`primary exited (${code}) before reporting its workers`)));
+    });
+    assert.equal(pids.length, 2);
+    assert.deepEqual(pids.filter(alive), pids);
+    primary.kill('SIGKILL');
+    await until(() => pids.filter(alive).length === 0, `workers ${pids} gone after their primary was killed`);
+  } finally {
+    primary.kill('SIGKILL');
+    for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+  }
+});
