@@ -55,6 +55,8 @@ export interface DaemonConfig {
   plumber?: NetworkPlumber;
   /** Which routing-mesh backend serves published ports and VIPs; auto (default): iptables when it works here. */
   mesh?: 'auto' | 'userspace' | 'iptables';
+  /** Processes serving the userspace mesh's TCP listeners (1, the default: in this process). */
+  meshWorkers?: number;
   /** Where Prometheus scrapes /metrics and /healthz; none when absent. */
   metrics?: { host: string; port: number };
   /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
@@ -330,7 +332,7 @@ export class Daemon implements Component, Backend {
       kind = probe.usable ? 'iptables' : 'userspace';
       log.info(`mesh: ${kind}`, probe.usable ? { reason: `iptables works here (${probe.detail})` } : { reason: probe.reason });
     }
-    if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock })];
+    if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock, tcpWorkers: this.cfg.meshWorkers })];
     return [
       new IptablesMesh({ nodeId, addresses: nodeAddresses, logger: log, clock, notIngress: this.cfg.dnsAddress ? [this.cfg.dnsAddress] : [] }),
       new UserspaceMesh(log.child({ listeners: 'loopback' }), { nodeId, clock, loopbackOnly: true }),
