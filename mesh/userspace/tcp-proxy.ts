@@ -3,14 +3,18 @@
  * both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
  * one, so a task that just died costs the client nothing.
  *
- * The relay is kept tight for the hot path: Nagle off on both sides, one 'data' handler per direction that
- * pauses on backpressure (see relay()), bytes counted once at close from the sockets' own totals, and half-close passed
+ * The relay is kept tight for the hot path: Nagle off on both sides, pipe() (which applies backpressure), no
+ * per-chunk listener — bytes are counted once at close from the sockets' own totals — and half-close passed
  * through (allowHalfOpen), so a client that shuts down its sending side (`nc -N`, HTTP/1.0 clients) still gets
  * the whole response.
  *
  * A wildcard listener (0.0.0.0:P) also carries the routes of specific addresses on the same port — service VIPs
  * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
  * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
+ *
+ * pipe() stays: a hand-written 'data' handler per direction that pauses on backpressure measured no better (CPU
+ * per request through this proxy on loopback, five alternating runs each: 25 vs 27 µs kept alive, 235 vs 241 µs
+ * with a connection per request), so the standard, well-trodden path is kept.
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
@@ -152,25 +156,13 @@ export class TcpProxy implements PortProxy {
           upstreamClosed = true;
           if (clientClosed) finish();
         });
-        relay(client, up);
-        relay(up, client);
+        // pipe() ends the other side's writable half when one side's readable ends, so a half-close passes
+        // through; an error (RST) on either side tears both down.
+        client.pipe(up);
+        up.pipe(client);
         client.resume();
       });
     };
     tryBackend(0);
   }
-}
-
-/**
- * Bytes one way, with backpressure: a chunk that the other side cannot take at once pauses this side until it
- * drains. One 'data' handler instead of pipe(), which adds half a dozen listeners per socket and checks on
- * every chunk that the profile showed as stream plumbing. The end of one side's input ends the other side's
- * output (shutdown), so a half-close passes through; errors are handled by the caller (abort).
- */
-function relay(from: net.Socket, to: net.Socket): void {
-  from.on('data', (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.once('end', () => to.end());
 }
