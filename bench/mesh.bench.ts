@@ -194,6 +194,8 @@ function userspaceTarget(workers: 1 | 2): Target {
         await child.stop();
         const counters = /^counters (.*)$/m.exec(child.logs());
         if (counters) notes.push(`${name} mesh counters at exit: ${counters[1]}`);
+        const perWorker = /^workers (.*)$/m.exec(child.logs());
+        if (perWorker) notes.push(`${name} connections accepted per worker process: ${perWorker[1]}`);
         if (prof) notes.push(`${name} mesh CPU profile written to ${prof} (node dist/bench/support/profile-top.js ${prof}/*.cpuprofile)`);
       };
     },
