@@ -56,6 +56,8 @@ export interface DaemonConfig {
   plumber?: NetworkPlumber;
   /** Which routing-mesh backend serves published ports and VIPs; auto (default): iptables when it works here. */
   mesh?: 'auto' | 'userspace' | 'iptables';
+  /** Processes serving the userspace mesh's TCP listeners (1, the default: in this process). */
+  meshWorkers?: number;
   /** Where Prometheus scrapes /metrics and /healthz; none when absent. */
   metrics?: { host: string; port: number };
   /** The address of the embedded DNS resolver tasks use (port 53); none runs when absent. */
@@ -337,7 +339,7 @@ export class Daemon implements Component, Backend {
       kind = probe.usable ? 'iptables' : 'userspace';
       log.info(`mesh: ${kind}`, probe.usable ? { reason: `iptables works here (${probe.detail})` } : { reason: probe.reason });
     }
-    if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock })];
+    if (kind === 'userspace') return [new UserspaceMesh(log, { nodeId, clock, tcpWorkers: this.cfg.meshWorkers })];
     return [
       // No minimum interval between syncs: a change is one partial restore of a few chains, changes arriving
       // during a sync are coalesced into the next, and the gate waits for them (a task's start and stop do).

@@ -16,6 +16,8 @@ export interface SwarmdFlags {
   metricsAddr?: { host: string; port: number };
   /** The routing-mesh backend; auto: iptables when it works here, else userspace. */
   mesh: 'auto' | 'userspace' | 'iptables';
+  /** Processes serving the userspace mesh's TCP listeners (auto: one per CPU). */
+  meshWorkers: number | 'auto';
   /** Remove what a dead swarmd left in the network stack, then exit. */
   cleanup: boolean;
   /** The embedded DNS resolver's address ('' disables it). */
@@ -42,6 +44,9 @@ Options:
       --metrics-addr string    Prometheus /metrics and /healthz (default "0.0.0.0:9323"; "" disables)
       --mesh string            routing mesh: iptables rules or userspace proxies (default: iptables when the
                                iptables binaries and the nat table work, else userspace)
+      --mesh-workers N|auto    processes that relay the userspace mesh's TCP connections, sharing each port
+                               (default 1: inside swarmd; more use more cores at ~40 MB of memory each; auto:
+                               one per CPU). UDP and the iptables mesh's loopback listeners stay in swarmd
       --dns-addr string        address of the embedded DNS resolver tasks use (default "169.254.53.53"; "" disables)
       --dns-upstream ip[:port] resolver for other names, repeatable (default: the host's /etc/resolv.conf)
       --cleanup                remove the mesh's iptables chains, service VIPs and the resolver address a
@@ -59,6 +64,7 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     logLevel: 'info',
     metricsAddr: { host: '0.0.0.0', port: 9323 },
     mesh: 'auto',
+    meshWorkers: 1,
     cleanup: false,
     dnsAddr: '169.254.53.53',
     dnsUpstreams: [],
@@ -125,6 +131,13 @@ export function parseSwarmdFlags(argv: string[], env: NodeJS.ProcessEnv = proces
         const v = next();
         if (v !== 'auto' && v !== 'userspace' && v !== 'iptables') throw new Error(`invalid --mesh "${v}": use iptables, userspace or auto`);
         flags.mesh = v;
+        break;
+      }
+      case '--mesh-workers': {
+        const v = next();
+        if (v === 'auto') flags.meshWorkers = 'auto';
+        else if (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 64) flags.meshWorkers = Number(v);
+        else throw new Error(`invalid --mesh-workers "${v}": use a number of processes from 1 to 64, or auto (one per CPU)`);
         break;
       }
       case '--dns-addr': {

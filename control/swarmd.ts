@@ -5,6 +5,7 @@
  */
 import Docker from 'dockerode';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { createLogger, type Logger } from './base/log';
 import { systemClock } from './base/clock';
 import { errorMessage } from './base/errors';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
     executor: await chooseExecutor(flags, nodeId, plumber, log),
     plumber,
     mesh: flags.mesh,
+    meshWorkers: flags.meshWorkers === 'auto' ? availableParallelism() : flags.meshWorkers,
     metrics: flags.metricsAddr,
     dnsAddress: flags.dnsAddr || undefined,
     dnsUpstreams: flags.dnsUpstreams.length ? flags.dnsUpstreams : undefined,

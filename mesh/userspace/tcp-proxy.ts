@@ -11,6 +11,10 @@
  * A wildcard listener (0.0.0.0:P) also carries the routes of specific addresses on the same port — service VIPs
  * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
  * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
+ *
+ * pipe() stays: a hand-written 'data' handler per direction that pauses on backpressure measured no better (CPU
+ * per request through this proxy on loopback, five alternating runs each: 25 vs 27 µs kept alive, 235 vs 241 µs
+ * with a connection per request), so the standard, well-trodden path is kept.
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
@@ -39,6 +43,11 @@ export class TcpProxy implements PortProxy {
   constructor(
     readonly bind: { host: string; port: number },
     private readonly log: Logger,
+    /**
+     * Listen on a socket shared with the other mesh workers (mesh-worker.ts): in a cluster worker a listen
+     * that is not exclusive asks the primary for its one socket instead of binding a socket of its own.
+     */
+    private readonly opts: { shared?: boolean } = {},
   ) {
     this.picker = new Picker([], 'round-robin', this.active);
   }
@@ -57,7 +66,7 @@ export class TcpProxy implements PortProxy {
     const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.bind.host, port: this.bind.port, exclusive: true }, () => {
+      server.listen({ host: this.bind.host, port: this.bind.port, exclusive: !this.opts.shared }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -14,7 +14,8 @@ import { errorMessage } from '../../control/base/errors';
 import type { EndpointSink, EndpointTable } from '../endpoint-table';
 import { planListeners, socketsFor, type ListenerSpec } from './listener-plan';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
-import { TcpProxy } from './tcp-proxy';
+import { TcpProxy, type LocalRoute } from './tcp-proxy';
+import { TcpWorkerPool, type WorkerStats } from './tcp-worker-pool';
 import { UdpProxy } from './udp-proxy';
 
 export const DEFAULT_BIND_RETRY_MS = 5000;
@@ -29,6 +30,11 @@ export interface UserspaceMeshOptions {
   udpIdleMs?: number;
   /** How often listeners that failed to bind are tried again (default 5 s). */
   bindRetryMs?: number;
+  /**
+   * TCP listeners are served by this many worker processes sharing each socket (tcp-worker-pool.ts), so the
+   * relay can use more than one core; 1 (default): in this process. UDP stays in this process either way.
+   */
+  tcpWorkers?: number;
 }
 
 /** One row of counters for metrics: a service's protocol and port, summed over its listeners with that port. */
@@ -57,12 +63,16 @@ export class UserspaceMesh implements Component, EndpointSink {
   private retry?: Timer;
   private stopped = false;
   private readonly clock: Clock;
+  private readonly pool?: TcpWorkerPool;
 
   constructor(
     private readonly log: Logger,
     private readonly opts: UserspaceMeshOptions = {},
   ) {
     this.clock = opts.clock ?? systemClock;
+    const workers = opts.tcpWorkers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1) throw new Error(`tcpWorkers: ${workers} is not a whole number of processes of at least 1`);
+    if (workers > 1) this.pool = new TcpWorkerPool(workers, log.child({ listeners: 'workers' }));
   }
 
   async start(): Promise<void> {}
@@ -74,6 +84,7 @@ export class UserspaceMesh implements Component, EndpointSink {
     await this.queue;
     for (const l of this.listeners.values()) await l.proxy.close();
     this.listeners.clear();
+    await this.pool?.stop();
   }
 
   apply(table: EndpointTable): Promise<void> {
@@ -114,6 +125,11 @@ export class UserspaceMesh implements Component, EndpointSink {
     return out;
   }
 
+  /** The TCP worker processes with how many connections each accepted (none without tcpWorkers > 1). */
+  workers(): WorkerStats[] {
+    return this.pool?.stats() ?? [];
+  }
+
   private enqueue(): Promise<void> {
     this.queue = this.queue.then(() => this.sync()).catch((e) => this.log.error('mesh sync failed', { err: errorMessage(e) }));
     return this.queue;
@@ -133,7 +149,7 @@ export class UserspaceMesh implements Component, EndpointSink {
       if (!l) this.listeners.set(key, (l = { spec, proxy: this.proxyFor(spec), routes: new Map(), open: false }));
       l.spec = spec;
       l.proxy.setBackends(spec.backends, spec.strategy);
-      if (l.proxy instanceof TcpProxy && (routes.size > 0 || l.routes.size > 0)) {
+      if (isRouted(l.proxy) && (routes.size > 0 || l.routes.size > 0)) {
         const old = l.routes;
         // A route keeps its counters while it stays the same listener.
         l.routes = new Map([...routes].map(([addr, r]) => [addr, { spec: r, counters: old.get(addr)?.spec.key === r.key ? old.get(addr)!.counters : zeroCounters() }]));
@@ -141,13 +157,16 @@ export class UserspaceMesh implements Component, EndpointSink {
       }
       if (!l.open) await this.bind(l);
     }
+    // Workers apply messages in order: once they all answer, the new table is what every one of them serves.
+    await this.pool?.barrier();
     this.scheduleRetry();
   }
 
   private proxyFor(spec: ListenerSpec): PortProxy {
     const bind = { host: spec.host, port: spec.port };
     const log = this.log.child({ service: spec.serviceName });
-    return spec.protocol === 'udp' ? new UdpProxy(bind, { clock: this.clock, log, idleMs: this.opts.udpIdleMs }) : new TcpProxy(bind, log);
+    if (spec.protocol === 'udp') return new UdpProxy(bind, { clock: this.clock, log, idleMs: this.opts.udpIdleMs });
+    return this.pool ? this.pool.proxy(bind) : new TcpProxy(bind, log);
   }
 
   private async bind(l: Listener): Promise<void> {
@@ -175,6 +194,11 @@ export class UserspaceMesh implements Component, EndpointSink {
       void this.enqueue();
     }, this.retryMs);
   }
+}
+
+/** A TCP listener that can carry specific-address routes (in this process or in the workers). */
+function isRouted(p: PortProxy): p is PortProxy & { setLocalRoutes(routes: ReadonlyMap<string, LocalRoute>): void } {
+  return 'setLocalRoutes' in p;
 }
 
 function describe(spec: ListenerSpec): Record<string, unknown> {

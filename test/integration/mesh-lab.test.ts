@@ -7,12 +7,14 @@
  *   - a task reaches another service by its VIP on a shared network;
  *   - scaling 1 → 5 → 2 while the client loops costs zero failed requests during the scale-down (tasks leave the
  *     mesh before they are stopped);
- *   - (iptables) a swarmd killed with SIGKILL and restarted leaves exactly one set of rules and VIPs.
+ *   - (iptables) a swarmd killed with SIGKILL and restarted leaves exactly one set of rules and VIPs;
+ *   - (userspace with --mesh-workers 2) all of the above with the TCP relay in two worker processes, children of
+ *     swarmd, which are gone once swarmd is.
  */
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwarmdProcess } from '../lab/swarmd-process';
@@ -29,9 +31,30 @@ for (const m of msgs) s.send(m, Number(port), host); setTimeout(() => process.ex
 /** The task side of the UDP test: echoes "HOSTNAME:message". */
 const ECHO = `const os = require('os'); const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(os.hostname() + ':' + m, r.port, r.address)); s.bind(5353);`;
 
-for (const mode of ['iptables', 'userspace'] as const) {
-  describe(`mesh lab, --mesh ${mode}`, () => {
-    const tag = `${mode === 'iptables' ? 'i' : 'u'}${process.pid % 10000}`;
+/** Processes running the mesh worker script whose parent is the process whose command line mentions `dir`. */
+function meshWorkersUnder(dir: string): number[] {
+  const cmdline = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p) && cmdline(p).includes('mesh-worker.js'))
+    .filter((p) => {
+      const ppid = /^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+      return ppid !== undefined && cmdline(ppid).includes(dir);
+    })
+    .map(Number);
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+
+for (const mode of ['iptables', 'userspace', 'userspace-workers'] as const) {
+  describe(`mesh lab, --mesh ${mode === 'userspace-workers' ? 'userspace --mesh-workers 2' : mode}`, () => {
+    const tag = `${mode[0]}${mode === 'userspace-workers' ? 'w' : ''}${process.pid % 10000}`;
+    let workerPids: number[] = [];
     const NODE_NS = `shl-mesh-n-${tag}`;
     const CLIENT_NS = `shl-mesh-c-${tag}`;
     const NODE_IP = '192.168.214.1';
@@ -62,7 +85,7 @@ for (const mode of ['iptables', 'userspace'] as const) {
         ip('-n', ns, 'link', 'set', 'lo', 'up');
         ip('-n', ns, 'link', 'set', dev, 'up');
       }
-      d = new SwarmdProcess(['--mesh', mode], { netns: NODE_NS });
+      d = new SwarmdProcess(mode === 'userspace-workers' ? ['--mesh', 'userspace', '--mesh-workers', '2'] : ['--mesh', mode], { netns: NODE_NS });
       await d.start();
       d.ok('swarm', 'init', '--advertise-addr', NODE_IP);
       d.ok('network', 'create', '-d', 'overlay', 'app');
@@ -82,8 +105,22 @@ for (const mode of ['iptables', 'userspace'] as const) {
           }
         }
         rmSync(dir, { recursive: true, force: true });
+        // The workers exit when their IPC channel to swarmd closes, a moment after swarmd itself.
+        for (let i = 0; i < 100 && workerPids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+        const left = workerPids.filter(alive);
+        for (const pid of left) process.kill(pid, 'SIGKILL');
+        assert.deepEqual(left, [], 'mesh worker processes left after swarmd stopped');
       }
     });
+
+    if (mode === 'userspace-workers') {
+      test('swarmd runs two mesh worker processes', async () => {
+        workerPids = (await d.until('2 mesh workers', () => {
+          const pids = meshWorkersUnder(d.dir);
+          return pids.length === 2 ? pids : undefined;
+        }))!;
+      });
+    }
 
     test('a published port answers a client on another host from every task', async () => {
       await lab();
