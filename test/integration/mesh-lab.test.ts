@@ -115,6 +115,7 @@ for (const mode of ['iptables', 'userspace', 'userspace-workers'] as const) {
 
     if (mode === 'userspace-workers') {
       test('swarmd runs two mesh worker processes', async () => {
+        await lab();
         workerPids = (await d.until('2 mesh workers', () => {
           const pids = meshWorkersUnder(d.dir);
           return pids.length === 2 ? pids : undefined;
