@@ -114,6 +114,9 @@ export class TaskRunner {
   /** The task was deleted by the manager: stop it if needed and release everything it holds. */
   async remove(graceMs: number): Promise<void> {
     this.removed = true;
+    // A step under way (a prepare making the namespace, a start) finishes first: releasing while it runs would
+    // leave behind whatever it creates after the release.
+    await this.stepping.catch(() => undefined);
     try {
       if (await this.controller.isRunning()) {
         await this.gate?.evict(this.id);

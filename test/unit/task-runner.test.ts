@@ -228,3 +228,24 @@ test('templates expand Docker placeholders and refuse unknown ones', () => {
   assert.equal(containerName(t), 'web.2.task1');
   assert.throws(() => expand('{{.Nope}}', templateValues(t, node)), /unknown placeholder \{\{\.Nope\}\}/);
 });
+
+test('remove() waits for a prepare under way, so nothing it creates is left behind, and takes no further step', async () => {
+  let finishPrepare!: () => void;
+  class SlowPrepare extends ScriptedController {
+    override async prepare() {
+      this.calls.push('prepare begins');
+      await new Promise<void>((r) => (finishPrepare = r));
+      this.calls.push('prepare ends');
+    }
+  }
+  const c = new SlowPrepare();
+  const r = run('running', c);
+  void r.runner.pump();
+  await settle();
+  const removed = r.runner.remove(1000);
+  await settle();
+  assert.deepEqual(c.calls, ['prepare begins'], 'nothing is released while the prepare runs');
+  finishPrepare();
+  await removed;
+  assert.deepEqual(c.calls, ['prepare begins', 'prepare ends', 'remove']);
+});
