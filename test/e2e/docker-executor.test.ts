@@ -9,6 +9,7 @@
 import { after, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
+import { requireEngine } from '../lab/docker-engine';
 import { newId } from '../../control/api/ids';
 import type { Network, Task } from '../../control/api/types';
 import { silentLogger } from '../../control/base/log';
@@ -65,14 +66,7 @@ async function collect(it: AsyncIterable<LogLine>): Promise<LogLine[]> {
 let engine: Promise<void> | undefined;
 function needEngine(): Promise<void> {
   engine ??= (async () => {
-    try {
-      await docker.ping();
-    } catch {
-      throw new Error(`no Docker engine at ${HOST}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
-    }
-    await docker.getImage(IMAGE).inspect().catch(() => {
-      throw new Error(`no image ${IMAGE} at ${HOST}: run scripts/busybox-image.sh`);
-    });
+    await requireEngine(docker, IMAGE, HOST);
   })();
   return engine;
 }

@@ -9,6 +9,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
+import { requireEngine } from '../lab/docker-engine';
 import { newId } from '../../control/api/ids';
 import { SwarmdProcess } from '../lab/swarmd-process';
 
@@ -28,14 +29,7 @@ let ready: Promise<void> | undefined;
 /** Every test awaits this first: a failing before() would only cancel the tests, which "# fail N" does not count. */
 function needSwarm(): Promise<void> {
   ready ??= (async () => {
-    try {
-      await engine.ping();
-    } catch {
-      throw new Error(`no Docker engine at ${ENGINE}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
-    }
-    await engine.getImage(IMAGE).inspect().catch(() => {
-      throw new Error(`no image ${IMAGE} at ${ENGINE}: run scripts/busybox-image.sh`);
-    });
+    await requireEngine(engine, IMAGE, ENGINE);
     await d.start();
     d.ok('swarm', 'init', '--advertise-addr', '127.0.0.1');
     nodeId = d.ok('node', 'ls', '-q').trim();

@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { requireEngine } from '../lab/docker-engine';
 import { Agent, request } from 'undici';
 import { SwarmdProcess, sleep, type CliResult } from '../lab/swarmd-process';
 
@@ -34,14 +35,7 @@ let ready: Promise<void> | undefined;
 function needSwarmd(): Promise<void> {
   ready ??= (async () => {
     if (!existsSync(DOCKER)) throw new Error(`no docker client at ${DOCKER}: install Debian's docker.io (apt-get install docker.io)`);
-    try {
-      await engine.ping();
-    } catch {
-      throw new Error(`no Docker engine at ${ENGINE}: run scripts/dockerd.sh start (needs Debian's docker.io)`);
-    }
-    await engine.getImage(IMAGE).inspect().catch(() => {
-      throw new Error(`no image ${IMAGE} at ${ENGINE}: run scripts/busybox-image.sh`);
-    });
+    await requireEngine(engine, IMAGE, ENGINE);
     mkdirSync(join(d.dir, 'docker-config'), { recursive: true });
     await d.start();
   })();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwarmdProcess } from '../lab/swarmd-process';
 import { requireCommands } from '../lab/require';
+import { makeTwoHosts, removeNamespaces } from '../lab/two-hosts';
 
 const NODE_NS = `shl-lab-node-${process.pid}`;
 const CLIENT_NS = `shl-lab-cli-${process.pid}`;
@@ -23,20 +24,11 @@ let d: SwarmdProcess;
 /** A tiny HTTP client for the client namespace: prints the body, fails on errors or after 2 s. */
 const GET = `require('http').get(process.argv[1], { timeout: 2000 }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => process.stdout.write(b)); }).on('error', () => process.exit(1)).on('timeout', () => process.exit(1));`;
 
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
 const inNs = (ns: string, ...argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', timeout: 10_000 });
 
 before(async () => {
   requireCommands(['ip', 'iptables', 'busybox']);
-  ip('netns', 'add', NODE_NS);
-  ip('netns', 'add', CLIENT_NS);
-  ip('link', 'add', 'shlabn0', 'netns', NODE_NS, 'type', 'veth', 'peer', 'name', 'shlabc0', 'netns', CLIENT_NS);
-  ip('-n', NODE_NS, 'addr', 'add', `${NODE_IP}/24`, 'dev', 'shlabn0');
-  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', 'shlabc0');
-  for (const [ns, dev] of [[NODE_NS, 'shlabn0'], [CLIENT_NS, 'shlabc0']]) {
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'link', 'set', dev, 'up');
-  }
+  makeTwoHosts({ nodeNs: NODE_NS, clientNs: CLIENT_NS, nodeIp: NODE_IP, clientIp: CLIENT_IP, nodeDev: 'shlabn0', clientDev: 'shlabc0' });
   d = new SwarmdProcess(['--mesh', 'iptables'], { netns: NODE_NS });
   await d.start();
   d.ok('swarm', 'init', '--advertise-addr', NODE_IP);
@@ -49,13 +41,7 @@ after(async () => {
   try {
     await d?.destroy();
   } finally {
-    for (const ns of [NODE_NS, CLIENT_NS]) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* already gone */
-      }
-    }
+    removeNamespaces(NODE_NS, CLIENT_NS);
     rmSync(www, { recursive: true, force: true });
   }
 });

@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwarmdProcess } from '../lab/swarmd-process';
 import { requireCommands } from '../lab/require';
+import { makeTwoHosts, removeNamespaces } from '../lab/two-hosts';
 import { GET_SCRIPT as GET, LOOP_SCRIPT as LOOP } from '../lab/http-client';
 
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
 const inNs = (ns: string, ...argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', timeout: 10_000 });
 
 /** A UDP exchange: sends each argument as a datagram, prints the replies; exits 1 without a reply in 2 s. */
@@ -76,15 +76,7 @@ for (const mode of ['iptables', 'userspace', 'userspace-workers'] as const) {
     const lab = () => (ready ??= setUp());
     async function setUp(): Promise<void> {
       requireCommands(['ip', 'iptables', 'busybox']);
-      ip('netns', 'add', NODE_NS);
-      ip('netns', 'add', CLIENT_NS);
-      ip('link', 'add', `shm${tag}n`, 'netns', NODE_NS, 'type', 'veth', 'peer', 'name', `shm${tag}c`, 'netns', CLIENT_NS);
-      ip('-n', NODE_NS, 'addr', 'add', `${NODE_IP}/24`, 'dev', `shm${tag}n`);
-      ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', `shm${tag}c`);
-      for (const [ns, dev] of [[NODE_NS, `shm${tag}n`], [CLIENT_NS, `shm${tag}c`]]) {
-        ip('-n', ns, 'link', 'set', 'lo', 'up');
-        ip('-n', ns, 'link', 'set', dev, 'up');
-      }
+      makeTwoHosts({ nodeNs: NODE_NS, clientNs: CLIENT_NS, nodeIp: NODE_IP, clientIp: CLIENT_IP, nodeDev: `shm${tag}n`, clientDev: `shm${tag}c` });
       d = new SwarmdProcess(mode === 'userspace-workers' ? ['--mesh', 'userspace', '--mesh-workers', '2'] : ['--mesh', mode], { netns: NODE_NS });
       await d.start();
       d.ok('swarm', 'init', '--advertise-addr', NODE_IP);
@@ -97,13 +89,7 @@ for (const mode of ['iptables', 'userspace', 'userspace-workers'] as const) {
       try {
         await d?.destroy();
       } finally {
-        for (const ns of [NODE_NS, CLIENT_NS]) {
-          try {
-            ip('netns', 'del', ns);
-          } catch {
-            /* already gone */
-          }
-        }
+        removeNamespaces(NODE_NS, CLIENT_NS);
         rmSync(dir, { recursive: true, force: true });
         // The workers exit when their IPC channel to swarmd closes, a moment after swarmd itself.
         for (let i = 0; i < 100 && workerPids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
