@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import { fetchName, freePort } from '../fakes/loopback';
 import { createLogger } from '../../control/base/log';
 import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
 import type { EndpointTable } from '../../mesh/endpoint-table';
@@ -16,24 +17,6 @@ async function backend(host: string, port: number, name: string): Promise<net.Se
   await new Promise<void>((r) => s.listen(port, host, () => r()));
   return s;
 }
-
-function fetchName(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
-    let out = '';
-    c.on('data', (d) => (out += d));
-    c.on('end', () => resolve(out));
-    c.on('error', reject);
-  });
-}
-
-const freePort = async (): Promise<number> => {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-};
 
 const table = (published: number, target: number, ips: string[]): EndpointTable => ({
   ingressNetworkId: 'ing',

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import { fetchName, freePort } from '../fakes/loopback';
 import * as dgram from 'node:dgram';
 import { createLogger, silentLogger } from '../../control/base/log';
 import { FakeClock } from '../../control/base/clock';
@@ -20,24 +21,6 @@ async function backend(host: string, port: number, name: string): Promise<net.Se
   await new Promise<void>((r) => s.listen(port, host, () => r()));
   return s;
 }
-
-async function fetchName(port: number, host = '127.0.0.1'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, host);
-    let out = '';
-    c.on('data', (d) => (out += d));
-    c.on('end', () => resolve(out));
-    c.on('error', reject);
-  });
-}
-
-const freePort = async (): Promise<number> => {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-};
 
 function table(published: number, target: number, backends: string[]): EndpointTable {
   return {
