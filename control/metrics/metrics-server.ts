@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Component } from '../base/component';
 import type { Logger } from '../base/log';
+import { exposition } from './exposition';
 
 export class MetricsServer implements Component {
   readonly name = 'metrics';
@@ -20,7 +21,7 @@ export class MetricsServer implements Component {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405).end();
       if (path === '/metrics') {
-        this.opts.registry.metrics().then(
+        exposition(this.opts.registry).then(
           (text) => res.writeHead(200, { 'Content-Type': this.opts.registry.contentType }).end(text),
           (e) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(String(e)),
         );

@@ -7,8 +7,11 @@
  *
  * The registry accepts any object with prom-client's metric shape (name, help, type, get(), reset()); that
  * duck-typed contract is how prom-client's own registry reads its metrics (registerMetric / getMetricsAsString).
+ * /metrics does not use get(), though: a family writes its own text (exposition.ts says why); get() stays for
+ * getMetricsAsJSON() and anyone reading the registry as prom-client's.
  */
 import type { Registry } from 'prom-client';
+import { header, RENDER, sampleLine } from './exposition';
 
 export type Emit<L extends string> = (labels: Record<L, string>, value: number) => void;
 
@@ -37,6 +40,13 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
       const values: { labels: Record<L, string>; value: number }[] = [];
       await o.read((labels, value) => values.push({ labels, value }));
       return { name: o.name, help: o.help, type: o.type, values, aggregator: 'sum' };
+    },
+    async [RENDER]() {
+      let text = header(o.name, o.help, o.type);
+      await o.read((labels, value) => {
+        text += `\n${sampleLine(o.name, o.labelNames, labels, value)}`;
+      });
+      return text;
     },
     reset() {
       /* nothing is kept between scrapes */

@@ -11,6 +11,8 @@ import { silentLogger } from '../../control/base/log';
 import { MemoryStore } from '../../control/store/memory-store';
 import { Instruments } from '../../control/metrics/instruments';
 import { nodeMetrics } from '../../control/metrics/node-metrics';
+import { exposition } from '../../control/metrics/exposition';
+import { scrapeFamily } from '../../control/metrics/scrape-family';
 import { Router, UNMATCHED_ROUTE } from '../../control/manager/api/router';
 import { Scheduler } from '../../control/manager/scheduler/scheduler';
 import { TaskRunner } from '../../control/agent/task-runner';
@@ -191,4 +193,29 @@ test('a task runner times prepare/start/stop by executor kind and reports how it
   assert.equal(runner.current, 'failed');
   assert.deepEqual(ops, ['memory prepare ok', 'memory start ok']);
   assert.deepEqual(failures, ['exit_nonzero']);
+});
+
+test('/metrics text: families read at scrape time write exactly what prom-client would, escaping included', async () => {
+  const { instruments } = await populated();
+  const awkward = fakeService({ name: 'back\\slash"quote', replicas: 1 });
+  scrapeFamily(instruments.registry, {
+    name: 'shoal_test_awkward',
+    help: 'Help with a backslash \\ and a\nnewline.',
+    type: 'gauge',
+    labelNames: ['service_name', 'note'],
+    read: (emit) => {
+      emit({ service_name: awkward.Spec.Name, note: 'line\nbreak' }, 1.5);
+      emit({ service_name: 'plain', note: 'x' }, NaN);
+      emit({ service_name: 'plain', note: 'y' }, -Infinity);
+    },
+  });
+  scrapeFamily(instruments.registry, { name: 'shoal_test_empty', help: 'No samples.', type: 'counter', labelNames: [], read: () => {} });
+  // The process and runtime families move between two reads (CPU time, heap); every other one must be identical.
+  const steady = (text: string) => text.split('\n\n').filter((f) => !/^# HELP shoal_(process|nodejs)_/.test(f));
+  const ours = await exposition(instruments.registry);
+  const theirs = await instruments.registry.metrics();
+  assert.ok(ours.endsWith('\n') && !ours.endsWith('\n\n'), 'ends with exactly one newline');
+  assert.deepEqual(steady(ours), steady(theirs));
+  assert.match(ours, /^shoal_test_awkward\{service_name="back\\\\slash\\"quote",note="line\\nbreak"\} 1\.5$/m);
+  assert.match(ours, /^shoal_service_tasks_running\{service_name="web",service_id="[^"]+"\} 3$/m);
 });
