@@ -11,18 +11,35 @@ import type { Registry } from 'prom-client';
 
 /** A family that writes its own exposition text (HELP, TYPE and samples, no trailing newline). */
 export const RENDER = Symbol('shoal.metrics.render');
+/** Starts a family's slow read (the kernel's counters: a process to run) so it overlaps writing the others. */
+export const PREFETCH = Symbol('shoal.metrics.prefetch');
 
 export interface SelfRendering {
   [RENDER](): Promise<string>;
+  [PREFETCH]?(): void;
 }
 
+/**
+ * Families are written one after the other, and the event loop gets a turn whenever a slice of this has run
+ * YIELD_AFTER_MS: in userspace mode the mesh relays in this same loop, and one 1,000-service scrape written in a
+ * single go held every proxied request behind it (wrk's p99 went from 5 to 26 ms when scraped each second,
+ * bench/metrics-under-load). The samples of one family are still read in one go, so each stays consistent.
+ */
+const YIELD_AFTER_MS = 2;
+
 export async function exposition(registry: Registry): Promise<string> {
-  const parts = await Promise.all(
-    registry.getMetricsAsArray().map((m) => {
-      const own = (m as unknown as Partial<SelfRendering>)[RENDER];
-      return own ? own.call(m) : registry.getSingleMetricAsString(m.name);
-    }),
-  );
+  const metrics = registry.getMetricsAsArray();
+  for (const m of metrics) (m as unknown as Partial<SelfRendering>)[PREFETCH]?.();
+  const parts: string[] = [];
+  let slice = performance.now();
+  for (const m of metrics) {
+    const own = (m as unknown as Partial<SelfRendering>)[RENDER];
+    parts.push(await (own ? own.call(m) : registry.getSingleMetricAsString(m.name)));
+    if (performance.now() - slice >= YIELD_AFTER_MS) {
+      await new Promise((r) => setImmediate(r));
+      slice = performance.now();
+    }
+  }
   return `${parts.join('\n\n')}\n`;
 }
 

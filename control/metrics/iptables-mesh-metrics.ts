@@ -28,6 +28,8 @@ export function iptablesMeshMetrics(registry: Registry, mesh: () => IptablesMesh
         set({ service_name: r.serviceName, service_id: r.serviceId, entry: r.entry, port: r.port, protocol: r.protocol }, r.connections);
       }
     },
+    // The read runs iptables (cached for a second by the mesh): start it before the other families are written.
+    () => void mesh()?.entryPointCounts().catch(() => undefined),
   );
   scrapeFamily(registry, {
     name: 'shoal_mesh_backends',

@@ -11,7 +11,7 @@
  * getMetricsAsJSON() and anyone reading the registry as prom-client's.
  */
 import type { Registry } from 'prom-client';
-import { header, RENDER, sampleLine } from './exposition';
+import { header, PREFETCH, RENDER, sampleLine } from './exposition';
 
 export type Emit<L extends string> = (labels: Record<L, string>, value: number) => void;
 
@@ -22,6 +22,8 @@ export interface FamilyOptions<L extends string> {
   labelNames: readonly L[];
   /** Emits this scrape's samples; may be async (the kernel's counters). */
   read: (emit: Emit<L>) => void | Promise<void>;
+  /** Starts what read() will wait for, before any family is written (exposition.ts): slow reads overlap. */
+  prefetch?: () => void;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -41,12 +43,13 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
       await o.read((labels, value) => values.push({ labels, value }));
       return { name: o.name, help: o.help, type: o.type, values, aggregator: 'sum' };
     },
+    [PREFETCH]() {
+      o.prefetch?.();
+    },
     async [RENDER]() {
-      let text = header(o.name, o.help, o.type);
-      await o.read((labels, value) => {
-        text += `\n${sampleLine(o.name, o.labelNames, labels, value)}`;
-      });
-      return text;
+      const lines = [header(o.name, o.help, o.type)];
+      await o.read((labels, value) => lines.push(sampleLine(o.name, o.labelNames, labels, value)));
+      return lines.join('\n');
     },
     reset() {
       /* nothing is kept between scrapes */
@@ -56,6 +59,6 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
 }
 
 /** A counter whose value lives elsewhere: set from the source's own tally at scrape time. */
-export function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: FamilyOptions<L>['read']): void {
-  scrapeFamily(registry, { name, help, type: 'counter', labelNames, read });
+export function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: FamilyOptions<L>['read'], prefetch?: () => void): void {
+  scrapeFamily(registry, { name, help, type: 'counter', labelNames, read, prefetch });
 }
