@@ -23,7 +23,9 @@ if (files.length === 0) {
   console.error(`no test files under ${levels.map((l) => join(root, l)).join(', ')}: run npm run build first`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+// Each file's process also loads the namespace leak check (it names a file that leaves task namespaces behind).
+const leakCheck = join(root, 'lab', 'netns-leak-check.js');
+const r = spawnSync(process.execPath, ['--require', leakCheck, '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
