@@ -5,7 +5,7 @@
  * yes, task ID never).
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { mirrored, scrapeFamily, type Emit } from './scrape-family';
+import { mirrored, scrapeFamily, scrapeHistogram, type Emit } from './scrape-family';
 import { iptablesMeshMetrics, type IptablesMeshSource } from './iptables-mesh-metrics';
 import type { Store } from '../store/store';
 import type { ProxyCounters } from '../../mesh/userspace/port-proxy';
@@ -150,5 +150,16 @@ export function nodeMetrics(src: MetricSources, registry = new Registry()): Regi
     const d = src.dns();
     if (d) set({}, d.cacheHits);
   });
+  scrapeHistogram(registry, 'shoal_dns_answer_duration_seconds', 'Time from a query read to its answer sent, forwarded ones included (all readers).', () => {
+    const l = src.dns()?.latency;
+    return l && { bounds: l.bucketsMs.map((ms) => ms / 1000), counts: l.counts, sum: l.sumMs / 1000, count: l.count };
+  });
+  // Upstreams come from resolv.conf or --dns-upstream: a handful, so one series each stays bounded.
+  const upstreams = (read: (u: DnsResolverCounters['upstreams'][number], emit: (v: number) => void) => void) => (emit: Emit<'upstream'>) => {
+    for (const u of src.dns()?.upstreams ?? []) read(u, (v) => emit({ upstream: `${u.host}:${u.port}` }, v));
+  };
+  mirrored(registry, 'shoal_dns_upstream_queries_total', 'Queries sent to each upstream resolver (tries, retries over TCP included).', ['upstream'], upstreams((u, emit) => emit(u.queries)));
+  mirrored(registry, 'shoal_dns_upstream_failures_total', 'Tries that failed at each upstream resolver (timeout, refused, SERVFAIL), each followed by the next upstream.', ['upstream'], upstreams((u, emit) => emit(u.errors)));
+  scrapeFamily(registry, { name: 'shoal_dns_upstream_up', help: 'Whether each upstream resolver is in use (0 while it is skipped after consecutive failures).', type: 'gauge', labelNames: ['upstream'], read: upstreams((u, emit) => emit(u.healthy ? 1 : 0)) });
   return registry;
 }

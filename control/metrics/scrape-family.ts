@@ -62,3 +62,54 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
 export function mirrored<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], read: FamilyOptions<L>['read'], prefetch?: () => void): void {
   scrapeFamily(registry, { name, help, type: 'counter', labelNames, read, prefetch });
 }
+
+/** A histogram whose buckets are kept by its source (per-bucket counts, not cumulative: the overflow last). */
+export interface BucketCounts {
+  /** Upper bounds in base units (seconds), ascending. */
+  bounds: readonly number[];
+  /** counts[i] observations in (bounds[i-1], bounds[i]]; counts[bounds.length] above the last bound. */
+  counts: readonly number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram read at scrape time from its source's own buckets (the resolver counts latencies on its hot path
+ * with plain array increments; a prom-client Histogram there would cost a label lookup per query).
+ */
+export function scrapeHistogram(registry: Registry, name: string, help: string, read: () => BucketCounts | undefined): void {
+  if (!NAME.test(name)) throw new Error(`invalid metric name ${name}`);
+  const samples = (): { labels: Record<string, string | number>; value: number; metricName: string }[] => {
+    const h = read();
+    if (!h) return [];
+    const out = [];
+    let cumulative = 0;
+    for (let i = 0; i < h.bounds.length; i++) {
+      cumulative += h.counts[i] ?? 0;
+      out.push({ labels: { le: h.bounds[i] }, value: cumulative, metricName: `${name}_bucket` });
+    }
+    out.push({ labels: { le: '+Inf' }, value: h.count, metricName: `${name}_bucket` });
+    out.push({ labels: {}, value: h.sum, metricName: `${name}_sum` });
+    out.push({ labels: {}, value: h.count, metricName: `${name}_count` });
+    return out;
+  };
+  const family = {
+    name,
+    help,
+    type: 'histogram',
+    labelNames: [],
+    aggregator: 'sum',
+    async get() {
+      return { name, help, type: 'histogram', values: samples(), aggregator: 'sum' };
+    },
+    async [RENDER]() {
+      const lines = [header(name, help, 'histogram')];
+      for (const s of samples()) lines.push(sampleLine(s.metricName, s.labels.le === undefined ? [] : ['le'], { le: String(s.labels.le) }, s.value));
+      return lines.join('\n');
+    },
+    reset() {
+      /* the source keeps the buckets */
+    },
+  };
+  registry.registerMetric(family as never);
+}

@@ -23,6 +23,8 @@ const MON_IP = '192.168.217.2';
 const METRICS_PORT = 9323;
 const PUBLISHED_PORT = 8080;
 const PROMETHEUS_PORT = 9090;
+/** swarmd's default resolver address (--dns-addr). */
+const DNS_ADDRESS = '169.254.53.53';
 
 let d: SwarmdProcess | undefined;
 let prometheus: ChildProcess | undefined;
@@ -73,8 +75,8 @@ before(async () => {
   }
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, 'index.html'), 'hello\n');
-  // No DNS resolver: this test does not need one.
-  d = new SwarmdProcess(['--metrics-addr', `${NODE_IP}:${METRICS_PORT}`, '--dns-addr', ''], { netns: NODE_NS });
+  // The embedded resolver runs at its default address, on the node namespace's own lo.
+  d = new SwarmdProcess(['--metrics-addr', `${NODE_IP}:${METRICS_PORT}`], { netns: NODE_NS });
   await d.start();
   d.ok('swarm', 'init', '--advertise-addr', NODE_IP);
   d.ok('service', 'create', '--name', 'promweb', '--replicas', '2', '-p', `${PUBLISHED_PORT}:80`, 'busybox', 'busybox', 'httpd', '-f', '-p', '80', '-h', www);
@@ -161,6 +163,18 @@ test('the control plane and the agent report what happened: API requests, commit
   await positive('shoal_agent_session_state{state="open"}');
   await positive('shoal_agent_tasks{state="running"}');
   await positive('shoal_manager_leader');
+});
+
+test('the embedded resolver\'s queries reach Prometheus: by type and code, with the answer latency histogram', async () => {
+  // From the node itself, the service's name: whatever the answer (the ingress network carries no names, as in
+  // Docker), each query is counted by type and answered with a code.
+  const ask = (name: string) => spawnSync('ip', ['netns', 'exec', NODE_NS, 'busybox', 'nslookup', name, DNS_ADDRESS], { encoding: 'utf8', timeout: 10_000 });
+  for (let i = 0; i < 3; i++) ask('promweb');
+  const queries = await until('A queries in Prometheus', () => query('shoal_dns_queries_total{type="A"}').find((s) => s.value >= 3));
+  assert.ok(queries.value >= 3, `counted ${queries.value} A queries`);
+  await until('answers by code', () => query('sum(shoal_dns_responses_total)').find((s) => s.value >= 3));
+  const answered = await until('the latency histogram', () => query('shoal_dns_answer_duration_seconds_count').find((s) => s.value >= 3));
+  assert.ok(answered.value >= queries.value, 'every query answered and timed');
 });
 
 test('promtool check metrics finds no problem in a scrape', async () => {

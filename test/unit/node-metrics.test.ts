@@ -12,6 +12,7 @@ import { MemoryStore } from '../../control/store/memory-store';
 import { Instruments } from '../../control/metrics/instruments';
 import { nodeMetrics } from '../../control/metrics/node-metrics';
 import { exposition } from '../../control/metrics/exposition';
+import { DnsCounters } from '../../dns/counters';
 import { scrapeFamily } from '../../control/metrics/scrape-family';
 import { Router, UNMATCHED_ROUTE } from '../../control/manager/api/router';
 import { Scheduler } from '../../control/manager/scheduler/scheduler';
@@ -37,6 +38,9 @@ async function populated() {
   const store = new MemoryStore(null, clock, instruments);
   const web = fakeService({ name: 'web', replicas: 3 });
   const tasks = [1, 2, 3].map((slot) => fakeTask(web, { slot, state: 'running', nodeId: 'n1' }));
+  const dns = new DnsCounters();
+  dns.count('A', 'NOERROR');
+  for (const ms of [0.05, 0.3, 0.3, 7000]) dns.observe(ms);
   await store.update((tx) => {
     tx.create('node', fakeNode({ id: 'n1' }));
     tx.create('service', { ...web, UpdateStatus: { State: 'rollback_started' } });
@@ -46,7 +50,7 @@ async function populated() {
     {
       store: () => store,
       mesh: () => new Map([['web/tcp/8080', { serviceName: 'web', protocol: 'tcp', port: 8080, counters: { connectionsTotal: 4, connectionsActive: 1, backendErrors: 0, bytesIn: 10, bytesOut: 20 } as never }]]),
-      dns: () => undefined,
+      dns: () => ({ ...dns.snapshot(), forwarder: { forwarded: 2, cacheHits: 1, overflow: 0, timeouts: 1, tcpRetries: 0, servfail: 0 }, upstreams: [{ host: '192.0.2.53', port: 53, healthy: false, queries: 3, errors: 2 }] }),
       agent: () => ({ sessionState: () => 'open', tasksByState: () => new Map([['running', 3]]) }),
       iptables: () => ({
         counters: () => ({ fullSyncs: 1, partialSyncs: 0, driftRepairs: 0, failures: 0, conntrackDeleted: 0, lastSyncMs: 3, rules: 12 }),
@@ -218,4 +222,18 @@ test('/metrics text: families read at scrape time write exactly what prom-client
   assert.deepEqual(steady(ours), steady(theirs));
   assert.match(ours, /^shoal_test_awkward\{service_name="back\\\\slash\\"quote",note="line\\nbreak"\} 1\.5$/m);
   assert.match(ours, /^shoal_service_tasks_running\{service_name="web",service_id="[^"]+"\} 3$/m);
+});
+
+test('the resolver\'s latency is a histogram in seconds with cumulative buckets; upstreams are labelled host:port', async () => {
+  const { instruments } = await populated();
+  const text = await exposition(instruments.registry);
+  assert.match(text, /^# TYPE shoal_dns_answer_duration_seconds histogram$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_bucket\{le="0.0001"\} 1$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_bucket\{le="0.0005"\} 3$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_bucket\{le="5"\} 3$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_bucket\{le="\+Inf"\} 4$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_count 4$/m);
+  assert.match(text, /^shoal_dns_answer_duration_seconds_sum 7\.0006\d*$/m);
+  assert.match(text, /^shoal_dns_upstream_failures_total\{upstream="192.0.2.53:53"\} 2$/m);
+  assert.match(text, /^shoal_dns_upstream_up\{upstream="192.0.2.53:53"\} 0$/m);
 });
