@@ -29,6 +29,14 @@ export interface EndpointBackend {
  * (a label rather than a spec field, so Docker's API and CLI carry it unchanged).
  */
 export const BALANCE_LABEL = 'shoal.mesh.balance';
+/**
+ * `shoal.mesh.accounting=bytes` asks the iptables mesh to count the service's traffic volume too (its
+ * connections are always counted). Opt-in because bytes can only be counted per packet: each such entry point
+ * adds two rules that every packet the mesh forwards may pass (see mesh/iptables/plan.ts). The userspace mesh
+ * counts bytes for every service anyway.
+ */
+export const ACCOUNTING_LABEL = 'shoal.mesh.accounting';
+export const ACCOUNTING_VALUES = ['bytes'] as const;
 export const BALANCE_STRATEGIES = ['round-robin', 'least-connections'] as const;
 export type Balance = (typeof BALANCE_STRATEGIES)[number];
 
@@ -38,6 +46,8 @@ export interface ServiceEndpoint {
   mode: 'vip' | 'dnsrr';
   /** Backend choice for new connections and flows (the service's label; buildEndpointTable always sets it). Absent: round-robin. */
   balance?: Balance;
+  /** Count bytes per entry point in the iptables mesh (the label above). */
+  accounting?: boolean;
   /** Plain VIPs by network ID. */
   vips: Record<string, string>;
   /** Extra DNS names of the service per network ID (TaskTemplate.Networks[].Aliases). */

@@ -15,7 +15,7 @@ import {
 } from './json-fields';
 import { normalizeTaskTemplate } from './normalize-task';
 import { validateObjectName } from './object-name';
-import { BALANCE_LABEL, BALANCE_STRATEGIES } from '../../mesh/endpoint-table';
+import { ACCOUNTING_LABEL, ACCOUNTING_VALUES, BALANCE_LABEL, BALANCE_STRATEGIES } from '../../mesh/endpoint-table';
 
 export const DEFAULT_UPDATE_MONITOR = 5e9;
 
@@ -54,6 +54,13 @@ function checkMeshLabels(labels: Record<string, string>): Record<string, string>
     throw invalidArgument(
       `Labels.${BALANCE_LABEL}`,
       `invalid label ${BALANCE_LABEL}=${show(balance)}: use ${BALANCE_STRATEGIES.join(' or ')} (round-robin when the label is absent)`,
+    );
+  }
+  const accounting = labels[ACCOUNTING_LABEL];
+  if (accounting !== undefined && !(ACCOUNTING_VALUES as readonly string[]).includes(accounting)) {
+    throw invalidArgument(
+      `Labels.${ACCOUNTING_LABEL}`,
+      `invalid label ${ACCOUNTING_LABEL}=${show(accounting)}: use ${ACCOUNTING_VALUES.join(' or ')} (connections only when the label is absent)`,
     );
   }
   return labels;

@@ -20,7 +20,7 @@ import { rank } from '../api/task-state';
 import type { Store } from '../store/store';
 import { StoreReactor } from '../store/store-reactor';
 import { containerName } from '../agent/templates';
-import { BALANCE_LABEL, type Balance, type EndpointSink, type EndpointTable, type ServiceEndpoint } from '../../mesh/endpoint-table';
+import { ACCOUNTING_LABEL, BALANCE_LABEL, type Balance, type EndpointSink, type EndpointTable, type ServiceEndpoint } from '../../mesh/endpoint-table';
 import type { TaskGate } from '../agent/task-gate';
 
 const GATE_TIMEOUT_MS = 5000;
@@ -162,6 +162,7 @@ export function buildEndpointTable(services: Service[], tasks: Task[], networks:
     mode: s.Endpoint.Spec.Mode ?? 'vip',
     // The API validated the label; anything else here (an older store) falls back to the default.
     balance: s.Spec.Labels?.[BALANCE_LABEL] === 'least-connections' ? 'least-connections' : ('round-robin' as Balance),
+    ...(s.Spec.Labels?.[ACCOUNTING_LABEL] === 'bytes' ? { accounting: true } : {}),
     vips: Object.fromEntries((s.Endpoint.VirtualIPs ?? []).map((v) => [v.NetworkID, plain(v.Addr)])),
     aliases: Object.fromEntries((s.Spec.TaskTemplate.Networks ?? []).filter((n) => n.Aliases?.length).map((n) => [n.Target, n.Aliases!])),
     ports: (s.Endpoint.Ports ?? [])

@@ -1,6 +1,7 @@
 /**
  * The iptables mesh's metrics, read at scrape time: connections per service entry point from the kernel's rule
- * counters (one `iptables-save -c`, cached by the mesh), backends per service, and the sync loop's health (rules
+ * counters (the dispatch chains listed with their counters, cached by the mesh; bytes for services that opted
+ * in), backends per service, and the sync loop's health (rules
  * applied, failures, drift repairs, conntrack entries flushed). The sync duration histogram is event-driven and
  * lives in instruments.ts.
  */
@@ -31,6 +32,16 @@ export function iptablesMeshMetrics(registry: Registry, mesh: () => IptablesMesh
     // The read runs iptables (cached for a second by the mesh): start it before the other families are written.
     () => void mesh()?.entryPointCounts().catch(() => undefined),
   );
+  // Bytes only for services labelled shoal.mesh.accounting=bytes (per-packet rules: opt-in; see mesh/iptables/plan.ts).
+  const bytes = (name: string, help: string, pick: (r: EntryPointCount) => number | undefined) =>
+    mirrored(registry, name, help, ['service_name', 'service_id', 'entry', 'port', 'protocol'], async (set) => {
+      for (const r of (await mesh()?.entryPointCounts()) ?? []) {
+        const v = pick(r);
+        if (v !== undefined) set({ service_name: r.serviceName, service_id: r.serviceId, entry: r.entry, port: r.port, protocol: r.protocol }, v);
+      }
+    });
+  bytes('shoal_mesh_iptables_received_bytes_total', 'Bytes clients sent into a service per entry point (IP packets), from the kernel\'s rule counters; services labelled shoal.mesh.accounting=bytes only.', (r) => r.bytesIn);
+  bytes('shoal_mesh_iptables_sent_bytes_total', 'Bytes a service sent back to its clients per entry point (IP packets), from the kernel\'s rule counters; services labelled shoal.mesh.accounting=bytes only.', (r) => r.bytesOut);
   scrapeFamily(registry, {
     name: 'shoal_mesh_backends',
     help: 'Tasks serving each service in the mesh (running and healthy, on any node).',

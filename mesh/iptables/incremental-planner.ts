@@ -54,7 +54,7 @@ export class IncrementalPlanner {
  * test changes each field in turn and compares with the uncached plan().
  */
 export function serviceFingerprint(s: ServiceEndpoint): string {
-  let k = s.serviceId + '\0' + s.serviceName + '\0' + s.mode;
+  let k = s.serviceId + '\0' + s.serviceName + '\0' + s.mode + (s.accounting ? '\0a' : '');
   for (const n in s.vips) k += '\0v' + n + '=' + s.vips[n];
   for (const p of s.ports) k += '\0p' + p.protocol + '/' + p.targetPort + '/' + p.publishedPort + '/' + p.publishMode + '/' + (p.hostIP ?? '');
   for (const b of s.backends) {

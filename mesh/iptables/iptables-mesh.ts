@@ -15,10 +15,10 @@ import type { Logger } from '../../control/base/log';
 import type { EndpointSink, EndpointTable } from '../endpoint-table';
 import { IptablesApplier, driftOf } from './applier';
 import { IncrementalPlanner } from './incremental-planner';
-import type { NodeContext, RulesModel } from './plan';
+import { CHAIN, type NodeContext, type RulesModel } from './plan';
 import { renderCleanup, renderRestore } from './render';
 import { SyncRunner, type SyncReason } from './sync-runner';
-import { DISPATCH_CHAINS, countEntryPoints, parseDispatchCounters, type EntryPointCount } from './rule-counters';
+import { DISPATCH_CHAINS, countEntryPoints, parseAccountCounters, parseDispatchCounters, type EntryPointCount } from './rule-counters';
 
 /** Told of every sync that wrote rules, full or partial, with its duration (the sync latency histogram). */
 export interface IptablesSyncObserver {
@@ -113,14 +113,19 @@ export class IptablesMesh implements Component, EndpointSink {
   }
 
   /**
-   * Connections per service entry point, from the kernel's rule counters, read when asked (at scrape time) and
+   * Connections (and, for accounted services, bytes) per service entry point, from the kernel's rule counters, read when asked (at scrape time) and
    * cached for COUNTERS_CACHE_MS so back-to-back scrapes list the dispatch chains once.
    */
   entryPointCounts(): Promise<EntryPointCount[]> {
     const now = this.clock.now();
     if (this.countersRead && now - this.countersRead.at < COUNTERS_CACHE_MS) return this.countersRead.rows;
     const entryPoints = this.applied?.entryPoints ?? [];
-    const rows = this.applier.readNatChainCounters(DISPATCH_CHAINS).then((text) => countEntryPoints(entryPoints, parseDispatchCounters(text)));
+    // SHOAL-ACCOUNT is listed only when some service asked for byte accounting (it is empty otherwise).
+    const accounting = (this.applied?.tables.filter.get(CHAIN.account)?.length ?? 0) > 0;
+    const rows = Promise.all([
+      this.applier.readChainCounters('nat', DISPATCH_CHAINS),
+      accounting ? this.applier.readChainCounters('filter', [CHAIN.account]) : Promise.resolve(''),
+    ]).then(([nat, filter]) => countEntryPoints(entryPoints, parseDispatchCounters(nat), parseAccountCounters(filter)));
     this.countersRead = { at: now, rows };
     // A failed read is retried at the next scrape.
     rows.catch(() => {

@@ -17,8 +17,15 @@
  *     node is NOT masqueraded: the task sees the client's real address (Docker hides it, moby#25526). That holds
  *     because a local task's replies route through this node's namespace (its gateway is our bridge).
  *   filter FORWARD → SHOAL-USER (the user's, evaluated first, like DOCKER-USER), SHOAL-SERVICES (REJECT, with the
- *     reason as a comment, for a VIP or published port with no backends), SHOAL-FORWARD (accept our bridges'
- *     traffic, since dockerd may set the FORWARD policy to DROP). INPUT/OUTPUT → SHOAL-SERVICES too.
+ *     reason as a comment, for a VIP or published port with no backends), SHOAL-ACCOUNT (below), SHOAL-FORWARD
+ *     (accept our bridges' traffic, since dockerd may set the FORWARD policy to DROP). INPUT/OUTPUT →
+ *     SHOAL-SERVICES and SHOAL-ACCOUNT too.
+ *   Byte accounting, for services labelled shoal.mesh.accounting=bytes only: their SVC chains first set a connmark
+ *     bit (ACCOUNT_MARK, first packet only), and packets of connections carrying it — nothing else — enter
+ *     SHOAL-ACCOUNT, which holds two RETURN rules per such entry point (original direction = received, reply =
+ *     sent), told apart by the connection's original destination; the rules' byte counters are the volume. The
+ *     nat counters already give connections for every service; bytes cost a linear walk per packet, so they are
+ *     opt-in and VIP rules come first (a VIP flow to a port someone publishes is the VIP's).
  * 127.0.0.1:PUBLISHED is deliberately not served: it needs route_localnet, which lets neighbours reach the node's
  * loopback services (CVE-2020-8558); kube-proxy's nftables mode dropped it for the same reason.
  * mode=host ports go in SHOAL-INGRESS too, spread only over this node's tasks (by their ingress address: tasks of
@@ -76,12 +83,17 @@ export const CHAIN = {
   markMasq: 'SHOAL-MARK-MASQ',
   forward: 'SHOAL-FORWARD',
   user: 'SHOAL-USER',
+  account: 'SHOAL-ACCOUNT',
 } as const;
 export const CHAIN_PREFIX = 'SHOAL-';
 /** iptables' limit on chain names (XT_EXTENSION_MAXNAMELEN − 1). */
 export const CHAIN_NAME_MAX = 28;
 /** One bit of the packet mark, clear of kube-proxy's 0x4000/0x8000 and Docker's none. */
 export const MASQ_MARK = '0x200000';
+/** One bit of the connection mark: the connection belongs to an entry point whose bytes are counted. */
+export const ACCOUNT_MARK = '0x400000';
+/** Protocol numbers, as iptables-save prints `--ctproto`. */
+const PROTO_NUMBER = { tcp: 6, udp: 17, sctp: 132 } as const;
 
 /** `PREFIX` + 16 base32 characters of sha256(key): 26 characters, stable across restarts (kube-proxy's scheme). */
 export function chainName(prefix: 'SHOAL-SVC-' | 'SHOAL-SEP-', key: string): string {
@@ -120,6 +132,9 @@ export interface ServicePlan {
   ingressAny: string[];
   /** SHOAL-SERVICES (filter) rejects: entry points with no backend. */
   rejects: string[];
+  /** SHOAL-ACCOUNT rules (accounted services only): VIP entry points', then published ports'. */
+  accountVip: string[];
+  accountPorts: string[];
   /** Its SVC chains then its SEP chains, in render order. The arrays are shared by every model built from a
    * cached plan, which is what lets the incremental render skip an unchanged chain by identity. */
   chains: [string, string[]][];
@@ -159,7 +174,7 @@ export function sortedServices(table: EndpointTable): ServiceEndpoint[] {
  * Reads only what incremental-planner's serviceFingerprint() lists; reading another field means adding it there.
  */
 export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServicePlan {
-  const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], chains: [], udpFlows: [], notes: [], entryPoints: [] };
+  const out: ServicePlan = { vipRules: [], ingressBound: [], ingressAny: [], rejects: [], accountVip: [], accountPorts: [], chains: [], udpFlows: [], notes: [], entryPoints: [] };
   const seps: [string, string[]][] = [];
   const backends = [...svc.backends].sort((x, y) => (x.taskId < y.taskId ? -1 : x.taskId > y.taskId ? 1 : 0));
 
@@ -179,7 +194,7 @@ export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServiceP
     }
     if (usable.length === 0) return undefined;
     const svcChain = chainName('SHOAL-SVC-', svcKey);
-    const rules: string[] = [];
+    const rules: string[] = svc.accounting ? [`-j CONNMARK --set-xmark ${ACCOUNT_MARK}/${ACCOUNT_MARK}`] : [];
     usable.forEach(([b, ip], i) => {
       const pick = i === usable.length - 1 ? '' : `-m statistic --mode random --probability ${spreadProbability(i, usable.length)} `;
       if (b.nodeId === ctx.nodeId) return void rules.push(dnat(pick, ip));
@@ -198,6 +213,7 @@ export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServiceP
       const svcChain = spread(key, networkId, (pick, ip) => `${pick}-j DNAT --to-destination ${ip}`);
       if (svcChain) {
         out.vipRules.push(`-d ${vip}/32 -j ${svcChain}`);
+        if (svc.accounting) out.accountVip.push(...accountRules(svcChain, `--ctorigdst ${vip}`));
         out.entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry: 'vip', port: 'any', protocol: 'any' });
         for (const b of svc.backends) {
           const ip = b.addrs[networkId];
@@ -230,6 +246,7 @@ export function planService(svc: ServiceEndpoint, ctx: ServiceContext): ServiceP
     if (host && !svcChain) return;
     if (svcChain) {
       (port.hostIP ? out.ingressBound : out.ingressAny).push(`${match} -j ${svcChain}`);
+      if (svc.accounting) out.accountPorts.push(...accountRules(svcChain, `--ctproto ${PROTO_NUMBER[port.protocol]} ${port.hostIP ? `--ctorigdst ${port.hostIP} ` : ''}--ctorigdstport ${port.publishedPort}`));
       out.entryPoints.push({ svcChain, serviceId: svc.serviceId, serviceName: svc.serviceName, entry: host ? 'host' : 'ingress', port: String(port.publishedPort), protocol: port.protocol });
       if (port.protocol === 'udp') {
         for (const b of svc.backends) {
@@ -255,9 +272,13 @@ export function assemble(plans: ServicePlan[], table: EndpointTable, node: NodeC
   const ingressBound: string[] = [];
   const ingressAny: string[] = [];
   const rejects: string[] = [];
+  const accountVip: string[] = [];
+  const accountPorts: string[] = [];
   const entryPoints: EntryPoint[] = [];
   for (const p of plans) {
     vipRules.push(...p.vipRules);
+    accountVip.push(...p.accountVip);
+    accountPorts.push(...p.accountPorts);
     ingressBound.push(...p.ingressBound);
     ingressAny.push(...p.ingressAny);
     rejects.push(...p.rejects);
@@ -285,23 +306,33 @@ export function assemble(plans: ServicePlan[], table: EndpointTable, node: NodeC
   for (const p of plans) for (const [name, rules] of p.chains) nat.set(name, rules);
 
   filter.set(CHAIN.services, rejects);
+  filter.set(CHAIN.account, [...accountVip, ...accountPorts]);
   filter.set(CHAIN.forward, forward);
 
   const isNew = '-m conntrack --ctstate NEW';
+  const accounted = `-m connmark --mark ${ACCOUNT_MARK}/${ACCOUNT_MARK}`;
   const jumps: Jump[] = [
     { table: 'nat', chain: 'PREROUTING', spec: `-j ${CHAIN.services}` },
     { table: 'nat', chain: 'OUTPUT', spec: `-j ${CHAIN.services}` },
     { table: 'nat', chain: 'POSTROUTING', spec: `-j ${CHAIN.postrouting}` },
     { table: 'filter', chain: 'FORWARD', spec: `-j ${CHAIN.user}` },
     { table: 'filter', chain: 'FORWARD', spec: `${isNew} -j ${CHAIN.services}` },
+    { table: 'filter', chain: 'FORWARD', spec: `${accounted} -j ${CHAIN.account}` },
     { table: 'filter', chain: 'FORWARD', spec: `-j ${CHAIN.forward}` },
     { table: 'filter', chain: 'INPUT', spec: `${isNew} -j ${CHAIN.services}` },
+    { table: 'filter', chain: 'INPUT', spec: `${accounted} -j ${CHAIN.account}` },
     { table: 'filter', chain: 'OUTPUT', spec: `${isNew} -j ${CHAIN.services}` },
+    { table: 'filter', chain: 'OUTPUT', spec: `${accounted} -j ${CHAIN.account}` },
   ];
   // DNAT to a bridge is forwarding; and a router that sends ICMP redirects for DNATed hairpin traffic teaches
   // the task to send VIP traffic straight to a backend, which drops it.
   const sysctls = { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.send_redirects': '0', 'net.ipv4.conf.default.send_redirects': '0' };
   return { tables: { nat, filter }, jumps, sysctls, udpFlows, notes, entryPoints };
+}
+
+/** The two counting rules of one entry point: what clients sent (original direction) and what they got back. */
+function accountRules(svcChain: string, match: string): string[] {
+  return (['ORIGINAL', 'REPLY'] as const).map((dir) => `-m conntrack ${match} --ctdir ${dir} -m comment --comment "${svcChain} ${dir === 'ORIGINAL' ? 'in' : 'out'}" -j RETURN`);
 }
 
 function comment(text: string): string {

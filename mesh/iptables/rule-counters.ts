@@ -4,7 +4,10 @@
  * for a VIP, SHOAL-INGRESS for a published port) jumping to that entry point's own SHOAL-SVC chain. So the
  * counters of the rule that jumps to a SVC chain are that entry point's. The nat table sees only the first packet
  * of each connection (later ones follow conntrack), so these counters count connections (UDP: flows), not
- * traffic volume. Reading them is pure parsing here; the mesh execs once per scrape.
+ * traffic volume. Volume is counted only for services that opt in (shoal.mesh.accounting=bytes): their entry
+ * points have two RETURN rules in the filter chain SHOAL-ACCOUNT, commented "SVC-CHAIN in" (what clients sent)
+ * and "SVC-CHAIN out" (what they got back), whose byte counters are that volume (IP packets, headers included).
+ * Reading them is pure parsing here; the mesh execs once per chain per scrape.
  */
 import { CHAIN } from './plan';
 
@@ -23,6 +26,22 @@ export interface EntryPoint {
 export interface EntryPointCount extends Omit<EntryPoint, 'svcChain'> {
   /** Connections (UDP: flows) that took this entry point since its rule was written. */
   connections: number;
+  /** Bytes clients sent / received through it, for an accounted service (absent otherwise). */
+  bytesIn?: number;
+  bytesOut?: number;
+}
+
+/** Bytes per SVC chain from SHOAL-ACCOUNT's rules, by direction (see the file comment). */
+export function parseAccountCounters(text: string): Map<string, { in: number; out: number }> {
+  const out = new Map<string, { in: number; out: number }>();
+  for (const line of text.split('\n')) {
+    const m = /--comment "?(SHOAL-SVC-[A-Z2-7]+) (in|out)"? -c \d+ (\d+) -j RETURN$/.exec(line);
+    if (!m || !line.startsWith(`-A ${CHAIN.account} `)) continue;
+    const row = out.get(m[1]) ?? { in: 0, out: 0 };
+    row[m[2] as 'in' | 'out'] += Number(m[3]);
+    out.set(m[1], row);
+  }
+  return out;
 }
 
 /** The chains holding the dispatch rules: the only ones the counter reader lists. */
@@ -46,12 +65,17 @@ export function parseDispatchCounters(text: string): Map<string, number> {
  * Entry points with their connection counts, entry points of one service and label set summed (a VIP on two
  * networks is one series). An entry point whose rule the kernel lacks (between a plan and its sync) counts 0.
  */
-export function countEntryPoints(entryPoints: readonly EntryPoint[], counters: Map<string, number>): EntryPointCount[] {
+export function countEntryPoints(entryPoints: readonly EntryPoint[], counters: Map<string, number>, bytes: Map<string, { in: number; out: number }> = new Map()): EntryPointCount[] {
   const rows = new Map<string, EntryPointCount>();
   for (const { svcChain, ...labels } of entryPoints) {
     const key = `${labels.serviceId}/${labels.entry}/${labels.protocol}/${labels.port}`;
     const row = rows.get(key) ?? { ...labels, connections: 0 };
     row.connections += counters.get(svcChain) ?? 0;
+    const b = bytes.get(svcChain);
+    if (b) {
+      row.bytesIn = (row.bytesIn ?? 0) + b.in;
+      row.bytesOut = (row.bytesOut ?? 0) + b.out;
+    }
     rows.set(key, row);
   }
   return [...rows.values()];

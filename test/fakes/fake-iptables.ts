@@ -21,9 +21,10 @@ interface Rule {
 type Tables = Map<string, Map<string, Rule[]>>;
 
 const BUILTIN: Record<string, string[]> = { nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'] };
-const TARGETS: Record<string, string[]> = { nat: ['DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'RETURN', 'ACCEPT'], filter: ['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'MARK', 'LOG'] };
-const MATCHES = new Set(['tcp', 'udp', 'sctp', 'statistic', 'addrtype', 'conntrack', 'comment', 'mark']);
-const OPTIONS = new Set(['-p', '-s', '-d', '-i', '-o', '-m', '--dport', '--mode', '--probability', '--dst-type', '--src-type', '--ctstate', '--comment', '--mark', '--to-destination', '--reject-with', '--set-xmark']);
+const TARGETS: Record<string, string[]> = { nat: ['DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK', 'RETURN', 'ACCEPT'], filter: ['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'MARK', 'CONNMARK', 'LOG'] };
+const MATCHES = new Set(['tcp', 'udp', 'sctp', 'statistic', 'addrtype', 'conntrack', 'comment', 'mark', 'connmark']);
+const OPTIONS = new Set(['-p', '-s', '-d', '-i', '-o', '-m', '--dport', '--mode', '--probability', '--dst-type', '--src-type', '--ctstate', '--ctproto', '--ctorigdst', '--ctorigdstport', '--ctdir', '--comment', '--mark', '--to-destination', '--reject-with', '--set-xmark']);
+const PROTO_NUMBERS: Record<string, string> = { tcp: '6', udp: '17', sctp: '132' };
 
 export interface Packet {
   proto: 'tcp' | 'udp';
@@ -202,7 +203,7 @@ export class FakeIptables {
   /** Every way the packet can go, with probabilities summing to 1. */
   trace(pkt: Packet): Outcome[] {
     const local = pkt.from === 'local';
-    const start: State = { dst: pkt.dst, dport: pkt.dport, dnat: false, mark: 0, masq: false, in: local ? '' : pkt.from, out: '' };
+    const start: State = { dst: pkt.dst, dport: pkt.dport, dnat: false, mark: 0, connmark: 0, masq: false, in: local ? '' : pkt.from, out: '' };
     const results: Outcome[] = [];
     for (const n of this.walk('nat', local ? 'OUTPUT' : 'PREROUTING', 0, start, 1, pkt)) {
       const st = { ...n.st };
@@ -243,9 +244,10 @@ export class FakeIptables {
       if (r.target === 'DNAT') {
         const [ip, port] = o('--to-destination')!.split(':');
         out.push({ p: q, st: { ...st, dst: ip, dport: port ? Number(port) : st.dport, dnat: true }, verdict: 'ACCEPT' });
-      } else if (r.target === 'MARK') {
+      } else if (r.target === 'MARK' || r.target === 'CONNMARK') {
         const [v] = o('--set-xmark')!.split('/');
-        out.push(...this.walk(table, chain, i + 1, { ...st, mark: st.mark | Number(v) }, q, pkt));
+        const marked = r.target === 'MARK' ? { ...st, mark: st.mark | Number(v) } : { ...st, connmark: st.connmark | Number(v) };
+        out.push(...this.walk(table, chain, i + 1, marked, q, pkt));
       } else if (['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE'].includes(r.target)) {
         out.push({ p: q, st, verdict: r.target, reason: o('--comment') });
       } else if (r.target === 'RETURN') out.push({ p: q, st, verdict: 'RETURN' });
@@ -273,6 +275,12 @@ export class FakeIptables {
       ['--src-type', (v) => v === 'LOCAL' && (pkt.from === 'local' || this.isLocal(pkt.src))],
       ['--ctstate', (v) => v.split(',').some((s) => s === 'NEW' || (s === 'DNAT' && st.dnat))],
       ['--mark', (v) => { const [val, mask] = v.split('/').map(Number); return (st.mark & (mask ?? 0xffffffff)) === val; }],
+      ['--connmark', (v) => { const [val, mask] = v.split('/').map(Number); return (st.connmark & (mask ?? 0xffffffff)) === val; }],
+      // The traced packet is a connection's first, original-direction one: its original tuple is the packet's.
+      ['--ctproto', (v) => v === PROTO_NUMBERS[pkt.proto] || v === pkt.proto],
+      ['--ctorigdst', (v) => inCidr(pkt.dst, v)],
+      ['--ctorigdstport', (v) => Number(v) === pkt.dport],
+      ['--ctdir', (v) => v === 'ORIGINAL'],
     ];
     for (const [k, test] of checks) {
       const o = r.opts.get(k);
@@ -283,12 +291,13 @@ export class FakeIptables {
   }
 }
 
-interface State { dst: string; dport: number; dnat: boolean; mark: number; masq: boolean; in: string; out: string }
+interface State { dst: string; dport: number; dnat: boolean; mark: number; connmark: number; masq: boolean; in: string; out: string }
 interface Branch { p: number; st: State; verdict: string; reason?: string }
 
 function parseRule(words: string[], table: string, chains: Map<string, Rule[]>, fail: (m: string) => never): Rule {
   const opts = new Map<string, { value: string; neg: boolean }>();
   let target = '';
+  let module = '';
   for (let i = 0; i < words.length; i++) {
     let neg = false;
     if (words[i] === '!') (neg = true), i++;
@@ -301,7 +310,9 @@ function parseRule(words: string[], table: string, chains: Map<string, Rule[]>, 
       target = v;
     } else if (!OPTIONS.has(w)) fail(`unknown option "${w}"`);
     else if (w === '-m' && !MATCHES.has(v)) fail(`Couldn't load match \`${v}'`);
-    else if (w !== '-m') opts.set(w, { value: v, neg });
+    else if (w === '-m') module = v;
+    // `-m connmark --mark` tests the connection's mark, `-m mark --mark` the packet's.
+    else opts.set(w === '--mark' && module === 'connmark' ? '--connmark' : w, { value: v, neg });
   }
   if (target === 'DNAT' && !opts.has('--to-destination')) fail('DNAT needs --to-destination');
   return { text: words.map((w) => (/\s/.test(w) ? `"${w}"` : w)).join(' '), opts, target };

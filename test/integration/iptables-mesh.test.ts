@@ -124,3 +124,35 @@ test('published port through the iptables mesh: both backends, real client addre
   const left = (await exec(['ip', 'netns', 'exec', NS.node, 'iptables-save'])).stdout;
   assert.doesNotMatch(left, /SHOAL-/, left);
 });
+
+test('shoal.mesh.accounting=bytes: the kernel counts what clients sent and got back, per entry point, in iptables-save\'s own form', async () => {
+  const clock = new FakeClock();
+  const counted: EndpointTable = { ...TABLE, services: [{ ...TABLE.services[0], accounting: true }] };
+  const mesh = new IptablesMesh({ nodeId: 'n1', addresses: () => ['192.168.77.1'], logger: silentLogger, clock, netns: NS.node, bridgeName: () => 'br-ing', minSyncIntervalMs: 0 });
+  try {
+    await mesh.start();
+    mesh.apply(counted);
+    await mesh.settled();
+    const node = { nodeId: 'n1', addresses: ['192.168.77.1'], bridgeName: () => 'br-ing' };
+    const kernel = await new IptablesApplier({ exec, netns: NS.node }).readKernel();
+    assert.equal(renderRestore(plan(counted, node), { kernel }), '', 'the accounting rules and marks are written as the kernel prints them');
+
+    const seen = await answers(10);
+    assert.equal(seen.length, 10);
+    // Each answer is "tN 192.168.77.2" (16 bytes of payload) over its own connection: the reply direction carries
+    // at least the payloads plus the handshake and teardown packets' headers.
+    clock.advance(60_000);
+    const rows = await mesh.entryPointCounts();
+    const ingress = rows.find((r) => r.entry === 'ingress')!;
+    assert.ok(ingress.connections >= 10, `connections ${ingress.connections}`);
+    assert.ok((ingress.bytesOut ?? 0) >= 10 * (16 + 3 * 40), `sent ${ingress.bytesOut}`);
+    assert.ok((ingress.bytesIn ?? 0) >= 10 * 3 * 40, `received ${ingress.bytesIn}`);
+    // The VIP entry point took no traffic: counted, and zero.
+    const vip = rows.find((r) => r.entry === 'vip')!;
+    assert.deepEqual([vip.bytesIn, vip.bytesOut], [0, 0]);
+  } finally {
+    await mesh.stop();
+  }
+  const left = (await exec(['ip', 'netns', 'exec', NS.node, 'iptables-save'])).stdout;
+  assert.doesNotMatch(left, /SHOAL-/, left);
+});

@@ -79,7 +79,8 @@ before(async () => {
   d = new SwarmdProcess(['--metrics-addr', `${NODE_IP}:${METRICS_PORT}`], { netns: NODE_NS });
   await d.start();
   d.ok('swarm', 'init', '--advertise-addr', NODE_IP);
-  d.ok('service', 'create', '--name', 'promweb', '--replicas', '2', '-p', `${PUBLISHED_PORT}:80`, 'busybox', 'busybox', 'httpd', '-f', '-p', '80', '-h', www);
+  // Byte accounting asked for, so the iptables mesh counts volume too (connections are counted regardless).
+  d.ok('service', 'create', '--name', 'promweb', '--replicas', '2', '-p', `${PUBLISHED_PORT}:80`, '--label', 'shoal.mesh.accounting=bytes', 'busybox', 'busybox', 'httpd', '-f', '-p', '80', '-h', www);
 
   writeFileSync(
     join(dir, 'prometheus.yml'),
@@ -135,7 +136,7 @@ test('Prometheus scrapes swarmd: the target is up and the service has taken conn
   assert.equal(desired.value, 2);
 });
 
-test('the iptables mesh\'s kernel counters: connections from another host per published port, backends per service', async () => {
+test('the iptables mesh\'s kernel counters: connections and bytes from another host per published port, backends per service', async () => {
   // From the monitoring host to the node's address: the kernel's DNAT (not a proxy) takes these.
   const remote = `http://${NODE_IP}:${PUBLISHED_PORT}/`;
   await until('the published port to answer another host', () => getIn(MON_NS, remote) === 'hello\n');
@@ -144,6 +145,12 @@ test('the iptables mesh\'s kernel counters: connections from another host per pu
     query(`shoal_mesh_iptables_connections_total{service_name="promweb",entry="ingress",port="${PUBLISHED_PORT}",protocol="tcp"}`).find((s) => s.value >= 4),
   );
   assert.ok(conns.value >= 4, `the kernel counted ${conns.value} connections`);
+  // Each answer is an HTTP response of well over 100 bytes: four of them.
+  const sent = await until('the iptables byte counters in Prometheus', () =>
+    query(`shoal_mesh_iptables_sent_bytes_total{service_name="promweb",entry="ingress",port="${PUBLISHED_PORT}"}`).find((s) => s.value >= 400),
+  );
+  assert.ok(sent.value >= 400, `sent ${sent.value} bytes`);
+  await until('received bytes', () => query(`shoal_mesh_iptables_received_bytes_total{service_name="promweb",entry="ingress"}`).find((s) => s.value > 0));
   const backends = await until('backends per service', () => query('shoal_mesh_backends{service_name="promweb"}')[0]);
   assert.equal(backends.value, 2);
   await until('a sync in the histogram', () => query('shoal_mesh_iptables_sync_duration_seconds_count{kind="full"}').find((s) => s.value > 0));

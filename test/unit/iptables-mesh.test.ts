@@ -46,6 +46,7 @@ test('golden: the full restore text for one service with one backend', () => {
 COMMIT
 *filter
 :SHOAL-SERVICES - [0:0]
+:SHOAL-ACCOUNT - [0:0]
 :SHOAL-FORWARD - [0:0]
 :SHOAL-USER - [0:0]
 -A SHOAL-FORWARD -i br-ing -j ACCEPT
@@ -54,9 +55,12 @@ COMMIT
 -A SHOAL-USER -j RETURN
 -I FORWARD 1 -j SHOAL-USER
 -I FORWARD 2 -m conntrack --ctstate NEW -j SHOAL-SERVICES
--I FORWARD 3 -j SHOAL-FORWARD
+-I FORWARD 3 -m connmark --mark 0x400000/0x400000 -j SHOAL-ACCOUNT
+-I FORWARD 4 -j SHOAL-FORWARD
 -I INPUT 1 -m conntrack --ctstate NEW -j SHOAL-SERVICES
+-I INPUT 2 -m connmark --mark 0x400000/0x400000 -j SHOAL-ACCOUNT
 -I OUTPUT 1 -m conntrack --ctstate NEW -j SHOAL-SERVICES
+-I OUTPUT 2 -m connmark --mark 0x400000/0x400000 -j SHOAL-ACCOUNT
 COMMIT
 `);
 });
@@ -119,6 +123,7 @@ test('the incremental planner notices a change in every field the planner reads'
     ['backend name', { ...s0, backends: [{ ...b0, name: 'web.9', nodeId: 'n2' }, ...s0.backends.slice(1)] }],
     ['nodeId', { ...s0, backends: [{ ...b0, nodeId: 'n2' }, ...s0.backends.slice(1)] }],
     ['addrs', { ...s0, backends: [{ ...b0, addrs: { ing: '10.0.0.9' } }, ...s0.backends.slice(1)] }],
+    ['accounting', { ...s0, accounting: true }],
   ];
   const notesOf = (m: ReturnType<typeof plan>) => m.notes.join('\n');
   for (const [field, changed] of variants) {
@@ -183,7 +188,7 @@ test('the mesh syncs full first, then partially, repairs drift on the periodic r
   assert.equal(mesh.counters().driftRepairs, 1);
   assert.equal(mesh.counters().fullSyncs, 2);
   assert.equal(fake.rules('nat', svcChain).length, 3);
-  assert.deepEqual(fake.rules('filter', 'FORWARD'), ['-j SHOAL-USER', '-m conntrack --ctstate NEW -j SHOAL-SERVICES', '-j SHOAL-FORWARD']);
+  assert.deepEqual(fake.rules('filter', 'FORWARD'), ['-j SHOAL-USER', '-m conntrack --ctstate NEW -j SHOAL-SERVICES', '-m connmark --mark 0x400000/0x400000 -j SHOAL-ACCOUNT', '-j SHOAL-FORWARD']);
   // A periodic run with nothing changed writes nothing.
   const restores = fake.restores.length;
   clock.advance(30_000);

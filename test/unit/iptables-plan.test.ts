@@ -151,3 +151,25 @@ test('a published port 53 does not capture queries to the resolver address', asy
   assert.deepEqual(fake.trace({ proto: 'udp', src: '10.0.0.9', dst: '169.254.53.53', dport: 53, from: 'br-ing' }).map((o) => o.dnat), [false]);
   assert.deepEqual(fake.trace(outside('192.0.2.10', 53, 'udp')).map((o) => o.to), ['10.0.0.5:53']);
 });
+
+test('accounting=bytes: the SVC chains mark the connection, and only marked packets walk SHOAL-ACCOUNT, VIPs first', async () => {
+  const counted = { ...three, accounting: true };
+  const other = svc({ serviceId: 'svc-api', serviceName: 'api', vips: { ov: '10.0.1.3' }, ports: [{ protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'ingress', hostIP: '192.0.2.11' }], backends: [['a1', 'n1', { ing: '10.0.0.9', ov: '10.0.1.9' }]] });
+  const model = plan({ ingressNetworkId: 'ing', networks: NETS, services: [counted, { ...other, accounting: true }, svc({ serviceId: 'svc-plain', serviceName: 'plain', vips: {}, ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 9090, publishMode: 'ingress' }], backends: [['p1', 'n1', { ing: '10.0.0.8' }]] })] }, NODE);
+  const account = model.tables.filter.get('SHOAL-ACCOUNT')!;
+  // Two rules per accounted entry point (received, sent), every VIP before any port; the plain service has none.
+  assert.equal(account.length, 2 * (3 + 2));
+  const firstPort = account.findIndex((r) => r.includes('--ctorigdstport'));
+  assert.ok(account.slice(0, firstPort).every((r) => /^-m conntrack --ctorigdst 10\.0\.\d\.\d --ctdir (ORIGINAL|REPLY) -m comment --comment "SHOAL-SVC-[A-Z2-7]+ (in|out)" -j RETURN$/.test(r)), account.join('\n'));
+  assert.ok(account.includes(account.find((r) => r.includes('--ctproto 17 --ctorigdst 192.0.2.11 --ctorigdstport 5353 --ctdir REPLY'))!), 'udp, host_ip-bound, as iptables-save prints it');
+  assert.ok(!account.some((r) => r.includes('9090')));
+  for (const e of model.entryPoints) {
+    const first = model.tables.nat.get(e.svcChain)![0];
+    if (e.serviceName === 'plain') assert.doesNotMatch(first, /CONNMARK/);
+    else assert.equal(first, '-j CONNMARK --set-xmark 0x400000/0x400000', `${e.serviceName} ${e.entry}`);
+  }
+  // Marking changes nothing about where the connection goes.
+  const fake = await load([counted]);
+  const s = spread(fake.trace(outside('192.0.2.10', 8080)));
+  for (const p of Object.values(s)) assert.ok(Math.abs(p - 1 / 3) < 1e-9);
+});

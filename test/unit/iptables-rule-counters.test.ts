@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../control/base/clock';
 import { silentLogger } from '../../control/base/log';
 import { plan } from '../../mesh/iptables/plan';
-import { countEntryPoints, parseDispatchCounters } from '../../mesh/iptables/rule-counters';
+import { countEntryPoints, parseAccountCounters, parseDispatchCounters } from '../../mesh/iptables/rule-counters';
 import { IptablesMesh, COUNTERS_CACHE_MS } from '../../mesh/iptables/iptables-mesh';
 import type { EndpointTable } from '../../mesh/endpoint-table';
 import { FakeIptables } from '../fakes/fake-iptables';
@@ -74,6 +74,31 @@ test('iptables -S -v and iptables-save -c: only dispatch rules count, by the SVC
     { serviceId: 's1', serviceName: 'web', entry: 'ingress', port: '8080', protocol: 'tcp', connections: 7 },
     { serviceId: 's1', serviceName: 'web', entry: 'vip', port: 'any', protocol: 'any', connections: 5 },
     { serviceId: 's3', serviceName: 'new', entry: 'ingress', port: '80', protocol: 'tcp', connections: 0 },
+  ]);
+});
+
+test('SHOAL-ACCOUNT (iptables -S -v, as the kernel printed it): bytes by SVC chain and direction, beside the connections', () => {
+  const listed = [
+    '-N SHOAL-ACCOUNT',
+    '-A SHOAL-ACCOUNT -m conntrack --ctorigdst 10.0.1.2 --ctdir ORIGINAL -m comment --comment "SHOAL-SVC-BBBBBBBBBBBBBBBB in" -c 3 180 -j RETURN',
+    '-A SHOAL-ACCOUNT -m conntrack --ctorigdst 10.0.1.2 --ctdir REPLY -m comment --comment "SHOAL-SVC-BBBBBBBBBBBBBBBB out" -c 2 900 -j RETURN',
+    '-A SHOAL-ACCOUNT -m conntrack --ctproto 6 --ctorigdstport 8080 --ctdir ORIGINAL -m comment --comment "SHOAL-SVC-AAAAAAAAAAAAAAAA in" -c 40 2400 -j RETURN',
+    '-A SHOAL-ACCOUNT -m conntrack --ctproto 6 --ctorigdstport 8080 --ctdir REPLY -m comment --comment "SHOAL-SVC-AAAAAAAAAAAAAAAA out" -c 30 64000 -j RETURN',
+    '-A SHOAL-FORWARD -m comment --comment "SHOAL-SVC-AAAAAAAAAAAAAAAA in" -c 1 1 -j RETURN',
+  ].join('\n');
+  const bytes = parseAccountCounters(listed);
+  assert.deepEqual(bytes, new Map([['SHOAL-SVC-BBBBBBBBBBBBBBBB', { in: 180, out: 900 }], ['SHOAL-SVC-AAAAAAAAAAAAAAAA', { in: 2400, out: 64000 }]]));
+  const rows = countEntryPoints(
+    [
+      { svcChain: 'SHOAL-SVC-AAAAAAAAAAAAAAAA', serviceId: 's1', serviceName: 'web', entry: 'ingress', port: '8080', protocol: 'tcp' },
+      { svcChain: 'SHOAL-SVC-CCCCCCCCCCCCCCCC', serviceId: 's2', serviceName: 'api', entry: 'ingress', port: '9090', protocol: 'tcp' },
+    ],
+    new Map([['SHOAL-SVC-AAAAAAAAAAAAAAAA', 12]]),
+    bytes,
+  );
+  assert.deepEqual(rows, [
+    { serviceId: 's1', serviceName: 'web', entry: 'ingress', port: '8080', protocol: 'tcp', connections: 12, bytesIn: 2400, bytesOut: 64000 },
+    { serviceId: 's2', serviceName: 'api', entry: 'ingress', port: '9090', protocol: 'tcp', connections: 0 },
   ]);
 });
 

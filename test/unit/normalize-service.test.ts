@@ -219,6 +219,7 @@ const BAD: [string, unknown, string, string][] = [
   ['host ip', { Name: 'x', TaskTemplate: image, EndpointSpec: { Ports: [{ TargetPort: 80, HostIP: '300.1.1.1' }] } }, 'EndpointSpec.Ports[0].HostIP', 'must be an IP address'],
   ['mode type', { Name: 'x', TaskTemplate: image, Mode: 'replicated' }, 'Mode', 'must be an object'],
   ['mesh balance label', { Name: 'x', TaskTemplate: image, Labels: { 'shoal.mesh.balance': 'random' } }, 'Labels.shoal.mesh.balance', 'invalid label shoal.mesh.balance="random": use round-robin or least-connections'],
+  ['mesh accounting label', { Name: 'x', TaskTemplate: image, Labels: { 'shoal.mesh.accounting': 'packets' } }, 'Labels.shoal.mesh.accounting', 'invalid label shoal.mesh.accounting="packets": use bytes (connections only when the label is absent)'],
 ];
 
 test('the mesh balance label accepts round-robin and least-connections', () => {

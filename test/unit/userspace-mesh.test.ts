@@ -13,7 +13,7 @@ import { zeroCounters } from '../../mesh/userspace/port-proxy';
 import type { EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
 import { buildEndpointTable } from '../../control/endpoints/endpoint-publisher';
 import { fakeService, fakeTask } from '../fakes/objects';
-import { BALANCE_LABEL } from '../../mesh/endpoint-table';
+import { ACCOUNTING_LABEL, BALANCE_LABEL } from '../../mesh/endpoint-table';
 
 /** A backend on a loopback address that answers every connection with its own name. */
 async function backend(host: string, port: number, name: string): Promise<net.Server> {
@@ -83,8 +83,11 @@ test('the endpoint table lists only running tasks that are meant to run, by thei
   assert.deepEqual(t.services[0].ports, [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }]);
   assert.equal(t.services[0].balance, 'round-robin');
 
-  s.Spec.Labels = { [BALANCE_LABEL]: 'least-connections' };
+  assert.equal(t.services[0].accounting, undefined);
+
+  s.Spec.Labels = { [BALANCE_LABEL]: 'least-connections', [ACCOUNTING_LABEL]: 'bytes' };
   assert.equal(buildEndpointTable([s], [running], [net]).services[0].balance, 'least-connections');
+  assert.equal(buildEndpointTable([s], [running], [net]).services[0].accounting, true);
 });
 
 // ---- picking ----
