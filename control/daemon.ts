@@ -197,7 +197,9 @@ export class Daemon implements Component, Backend {
       );
     }
     const networks = this.store.view((tx) => tx.list('network'));
-    await this.stopSwarm();
+    // Whatever failed while stopping the swarm's components, leaving still removes the tasks and networks: a
+    // failed leave once left every task's namespace behind.
+    await this.stopSwarm().catch((e) => this.cfg.log.warn('stopping the swarm components failed; leaving anyway', { err: e }));
     // Leaving removes this node's tasks, as Docker removes its swarm containers, and then their networks.
     const grace = new Map(this.store.view((tx) => tx.list('task')).map((t) => [t.ID, (t.Spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6]));
     await Promise.all(

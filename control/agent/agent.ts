@@ -248,7 +248,9 @@ export class Agent implements Component {
   }
 
   private flush(): void {
-    if (this.sending || !this.sessionId || this.outbox.size === 0) return;
+    // After stop() the channel is closed (a call on it throws): a step finishing during the stop keeps its state
+    // here, and the next swarmd reports the task from what the executor finds.
+    if (this.stopped || this.sending || !this.sessionId || this.outbox.size === 0) return;
     const updates = [...this.outbox.values()];
     const gen = this.generation;
     this.outbox.clear();

@@ -108,7 +108,9 @@ export class TaskRunner {
    */
   halt(): Promise<void> {
     this.halted = true;
-    return this.stepping;
+    // The step's own failure is the task's business (it was reported, or will be by the next swarmd), not the
+    // stopping agent's: a failed step must not fail `swarm leave`.
+    return this.stepping.catch(() => undefined);
   }
 
   /** The task was deleted by the manager: stop it if needed and release everything it holds. */

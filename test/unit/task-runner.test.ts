@@ -249,3 +249,25 @@ test('remove() waits for a prepare under way, so nothing it creates is left behi
   await removed;
   assert.deepEqual(c.calls, ['prepare begins', 'prepare ends', 'remove']);
 });
+
+test('halt() resolves when the step under way fails at its end (a report on a channel the stopping agent closed)', async () => {
+  let finishPrepare!: () => void;
+  class SlowPrepare extends ScriptedController {
+    override async prepare() {
+      await new Promise<void>((r) => (finishPrepare = r));
+    }
+  }
+  const task: Task = { ...fakeTask(fakeService(), { state: 'assigned', desired: 'running', nodeId: 'n1' }) };
+  let closed = false;
+  // grpc-js throws "Channel has been shut down" synchronously for a call on a closed client.
+  const report = () => {
+    if (closed) throw new Error('Channel has been shut down');
+  };
+  const runner = new TaskRunner(task, new SlowPrepare(), report, silentLogger);
+  void runner.pump().catch(() => undefined);
+  await settle();
+  closed = true;
+  const halted = runner.halt();
+  finishPrepare();
+  await halted; // rejected before: the agent's stop, and with it `swarm leave`, failed and left tasks behind
+});
