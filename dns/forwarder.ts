@@ -18,6 +18,7 @@ import type { Logger } from '../control/base/log';
 import { FLAG, RCODE, OUR_EDNS_SIZE, countsFit } from './response';
 import { ForwardCache } from './forward-cache';
 import { questionEnd, sameQuestion, wireCacheTtl } from './wire';
+import { literalLookup } from './literal-lookup';
 
 export interface Upstream {
   host: string;
@@ -57,6 +58,7 @@ const TC_BIT = 0x02;
 const QR_BIT = 0x80;
 
 interface UpstreamState extends Upstream {
+  v6: boolean;
   failures: number;
   downUntil: number;
   queries: number;
@@ -88,7 +90,12 @@ export class Forwarder {
   readonly stats = { forwarded: 0, cacheHits: 0, overflow: 0, timeouts: 0, tcpRetries: 0, servfail: 0 };
 
   constructor(private readonly opts: ForwarderOptions) {
-    this.ups = opts.upstreams.map((u) => ({ ...u, failures: 0, downUntil: 0, queries: 0, errors: 0 }));
+    for (const u of opts.upstreams) {
+      // Sockets send without a name lookup (literal-lookup.ts), so a name here would never be resolved.
+      if (!net.isIP(u.host)) throw new Error(`dns upstream "${u.host}" is not an IP address: give upstreams as IP and port, e.g. 192.0.2.53:53`);
+      if (!Number.isInteger(u.port) || u.port < 1 || u.port > 65535) throw new Error(`dns upstream ${u.host} has port ${u.port}: use 1-65535 (53 for a normal resolver)`);
+    }
+    this.ups = opts.upstreams.map((u) => ({ ...u, v6: net.isIPv6(u.host), failures: 0, downUntil: 0, queries: 0, errors: 0 }));
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.maxInFlight = opts.maxInFlight ?? 1024;
     this.failuresToDown = opts.failuresToDown ?? 2;
@@ -228,7 +235,7 @@ export class Forwarder {
   }
 
   private udp(up: UpstreamState, query: Buffer, question: Buffer): Promise<Buffer | undefined> {
-    const sock = this.socket(net.isIPv6(up.host));
+    const sock = this.socket(up.v6);
     let id: number;
     do id = (Math.random() * 0x10000) >>> 0;
     while (this.pending.has(id));
@@ -248,7 +255,7 @@ export class Forwarder {
   private socket(v6: boolean): dgram.Socket {
     const existing = v6 ? this.sock6 : this.sock4;
     if (existing) return existing;
-    const s = dgram.createSocket(v6 ? 'udp6' : 'udp4');
+    const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', lookup: literalLookup });
     s.on('error', (err) => this.opts.logger.warn('dns forwarder socket error', { err }));
     s.on('message', (msg, rinfo) => this.onReply(msg, rinfo));
     s.unref();
