@@ -10,10 +10,12 @@
  * its --dns, on the network's gateway address).
  * Then the forwarding cost: names only the upstream (dnsmasq, TTL 0 so nothing is cached) knows, asked of dnsmasq
  * directly and through Shoal. Prints qps, average latency and ratios. Never asserts speed.
+ * The 1-minute load average is printed before and after each section (the machine is shared; read figures with it).
  * Usage: node dist/bench/dns-perf.bench.js [--seconds 8] [--clients 4] [--services 100] [--readers 0,1]
+ *        [--only local|forward]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +39,12 @@ const READERS = (() => {
   const i = process.argv.indexOf('--readers');
   return (i > 0 ? process.argv[i + 1] : '0,1').split(',').map(Number);
 })();
+/** One section only: 'local' (names we answer) or 'forward' (names only the upstream knows). */
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
+const load = (): string => `load ${os.loadavg()[0].toFixed(2)}`;
 const TASKS = 3;
 const FORWARDED = 100;
 const DNSMASQ = '127.0.0.61';
@@ -55,6 +63,35 @@ interface Perf {
   qps: number;
   latencyMs: number;
   lost: string;
+  completed: number;
+}
+
+/**
+ * CPU time (µs) used so far by this process (Shoal's main reader lives here; dnsperf and dnsmasq are children
+ * that are not counted) and by the given reader processes: per query it is the cost figure that holds up on a
+ * busy machine, where queries per second mostly say how much CPU the other tenants left.
+ */
+function cpuMicros(pids: number[]): number {
+  const own = process.cpuUsage();
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      // a reader that is gone has nothing more to count
+    }
+  }
+  return own.user + own.system + (ticks * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** dnsperf against one of our resolvers, with the resolver's CPU µs per completed query. */
+async function measureShoal(s: DnsResolver, address: string, queryFile: string, oneAtATime = false): Promise<Perf & { cpuUs: number }> {
+  const pids = s.readerPids();
+  const c0 = cpuMicros(pids);
+  const p = await runDnsperf(address, 5353, queryFile, undefined, oneAtATime);
+  return { ...p, cpuUs: (cpuMicros(pids) - c0) / p.completed };
 }
 
 /** dnsperf as an async child (optionally inside a process's network namespace): Shoal lives in this process. */
@@ -71,7 +108,8 @@ function runDnsperf(server: string, port: number, queryFile: string, netnsOfPid?
       const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
       const latencyMs = Number(/Average Latency \(s\):\s+([\d.]+)/.exec(out)?.[1] ?? NaN) * 1000;
       const lost = /Queries lost:\s+(\d+ \([\d.]+%\))/.exec(out)?.[1] ?? '?';
-      if (Number.isFinite(qps)) resolve({ qps, latencyMs, lost });
+      const completed = Number(/Queries completed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+      if (Number.isFinite(qps)) resolve({ qps, latencyMs, lost, completed });
       else reject(new Error(`dnsperf gave no result:\n${out}`));
     });
   });
@@ -154,18 +192,6 @@ async function main(cleanups: Cleanup[]): Promise<void> {
   const dockerPid = noDocker ?? (await dockerContainers(table.services.map((s) => s.serviceName), cleanups));
   await sleep(500);
 
-  const rows: (string | number)[][] = [];
-  const notes: string[] = [];
-  const d = await runDnsperf(DNSMASQ, DNSMASQ_PORT, queryFile);
-  rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x', '']);
-  let dockerQps = NaN;
-  if (typeof dockerPid === 'number') {
-    const k = await runDnsperf('127.0.0.11', 53, queryFile, dockerPid);
-    dockerQps = k.qps;
-    rows.push(['docker embedded', Math.round(k.qps), k.latencyMs.toFixed(3), k.lost, ratio(k.qps / d.qps), '1.00x']);
-  } else {
-    notes.push(`docker embedded: not measured: ${dockerPid}`);
-  }
   const shoal = async (readers: number, address: string, upstreams: { host: string; port: number }[]): Promise<DnsResolver> => {
     const s = new DnsResolver({ address, port: 5353, clock: systemClock, logger: silentLogger, upstreams, searchDomains: [], udpReaders: readers });
     cleanups.push(() => s.stop());
@@ -173,40 +199,63 @@ async function main(cleanups: Cleanup[]): Promise<void> {
     await s.apply(table);
     return s;
   };
+  if (ONLY !== 'forward') await local(queryFile, queries.length, typeof dockerPid === 'number' ? dockerPid : undefined, noDocker, upstream, shoal);
+  if (ONLY !== 'local') await forwarding(forwardFile, shoal);
+}
+
+type MakeShoal = (readers: number, address: string, upstreams: { host: string; port: number }[]) => Promise<DnsResolver>;
+
+async function local(queryFile: string, names: number, dockerPid: number | undefined, noDocker: string | undefined, upstream: FakeUpstream, shoal: MakeShoal): Promise<void> {
+  const before = load();
+  const rows: (string | number)[][] = [];
+  const notes: string[] = [];
+  const d = await runDnsperf(DNSMASQ, DNSMASQ_PORT, queryFile);
+  rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x', '', '']);
+  let dockerQps = NaN;
+  if (dockerPid !== undefined) {
+    const k = await runDnsperf('127.0.0.11', 53, queryFile, dockerPid);
+    dockerQps = k.qps;
+    rows.push(['docker embedded', Math.round(k.qps), k.latencyMs.toFixed(3), k.lost, ratio(k.qps / d.qps), '1.00x', '']);
+  } else {
+    notes.push(`docker embedded: not measured: ${noDocker}`);
+  }
   for (const [i, readers] of READERS.entries()) {
     const address = `127.0.0.${62 + i}`;
     const s = await shoal(readers, address, [{ host: upstream.host, port: upstream.port }]);
-    const p = await runDnsperf(address, 5353, queryFile);
-    rows.push([`shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps)]);
+    const p = await measureShoal(s, address, queryFile);
+    rows.push([`shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps), p.cpuUs.toFixed(1)]);
     await sleep(1100); // extra readers report counters once a second
     const c = s.counters();
     notes.push(`shoal ${readers + 1}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
     await s.stop();
   }
-  console.log(`dnsperf -l ${SECONDS} -c ${CLIENTS}; ${queries.length} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} addresses, 5 unknown); ${os.availableParallelism()} CPUs; goals: ≥ 1.2x dnsmasq, ≥ 2x Docker`);
-  printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq', 'vs docker'], rows);
+  console.log(`${before} → ${load()}; dnsperf -l ${SECONDS} -c ${CLIENTS}; ${names} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} addresses, 5 unknown); ${os.availableParallelism()} CPUs; goals: ≥ 1.2x dnsmasq, ≥ 2x Docker`);
+  printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq', 'vs docker', 'shoal CPU µs/query'], rows);
   for (const n of notes) console.log(n);
+}
 
+async function forwarding(forwardFile: string, shoal: MakeShoal): Promise<void> {
+  const before = load();
   // Forwarding: the same names asked of the upstream directly and through Shoal (every one forwarded: TTL 0),
   // at full load and one query at a time (what one lookup costs, without queueing).
   const direct = await runDnsperf(DNSMASQ, DNSMASQ_PORT, forwardFile);
   const directOne = await runDnsperf(DNSMASQ, DNSMASQ_PORT, forwardFile, undefined, true);
   const fwdNotes: string[] = [];
-  const fwdRows: (string | number)[][] = [['dnsmasq directly', Math.round(direct.qps), direct.latencyMs.toFixed(3), directOne.latencyMs.toFixed(3), '', '1.00x', '1.00x']];
+  const fwdRows: (string | number)[][] = [['dnsmasq directly', Math.round(direct.qps), direct.latencyMs.toFixed(3), directOne.latencyMs.toFixed(3), '', '1.00x', '1.00x', '', '']];
   for (const [i, readers] of READERS.entries()) {
     const address = `127.0.0.${62 + i}`;
     const s = await shoal(readers, address, [{ host: DNSMASQ, port: DNSMASQ_PORT }]);
-    const p = await runDnsperf(address, 5353, forwardFile);
-    const one = await runDnsperf(address, 5353, forwardFile, undefined, true);
+    const p = await measureShoal(s, address, forwardFile);
+    const one = await measureShoal(s, address, forwardFile, true);
     fwdRows.push([
       `via shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
-      `+${(one.latencyMs - directOne.latencyMs).toFixed(3)}`, ratio(direct.qps / p.qps), ratio(one.latencyMs / directOne.latencyMs),
+      `+${(one.latencyMs - directOne.latencyMs).toFixed(3)}`, ratio(direct.qps / p.qps), ratio(one.latencyMs / directOne.latencyMs), p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
     ]);
     fwdNotes.push(`via shoal ${readers + 1} (main process's forwarder): ${JSON.stringify(s.counters().forwarder)}`);
     await s.stop();
   }
-  console.log(`\nforwarded names: ${FORWARDED} names only the upstream (dnsmasq) knows, TTL 0 so each query is forwarded; goal: cost ≤ 1.1x asking the upstream directly`);
-  printTable(['path', 'qps', 'avg ms', 'one-at-a-time ms', 'added ms', 'qps cost', 'latency cost'], fwdRows);
+  console.log(`\n${before} → ${load()}; forwarded names: ${FORWARDED} names only the upstream (dnsmasq) knows, TTL 0 so each query is forwarded; goal: cost ≤ 1.1x asking the upstream directly`);
+  printTable(['path', 'qps', 'avg ms', 'one-at-a-time ms', 'added ms', 'qps cost', 'latency cost', 'shoal CPU µs/query', 'µs/query one at a time'], fwdRows);
   for (const n of fwdNotes) console.log(n);
 }
 

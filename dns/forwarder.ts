@@ -1,9 +1,14 @@
 /**
- * Forwarding for names that are not ours: upstreams tried in order (healthy ones first), UDP with a retry over TCP
- * when the answer comes back truncated, a timeout per try and then the next upstream, SERVFAIL when all fail.
- * Upstream answers are cached for their TTL (negative answers for their SOA minimum) on the injected clock, so a
- * FakeClock drives expiry and health in tests. Identical questions in flight share one upstream query, and the
- * number of upstream queries in flight is capped so a flood cannot turn into unbounded memory.
+ * Forwarding for names that are not ours, as a relay: the client's query bytes go upstream with only the ID
+ * rewritten, and the upstream's answer bytes come back to be sent with only the client's ID restored — no decode
+ * and re-encode per query (that, not the extra hop, made a forwarded name cost 4x asking the upstream directly).
+ * Upstreams are tried in order (healthy ones first), UDP with a retry over TCP when the answer comes back
+ * truncated, a timeout per try and then the next upstream, SERVFAIL when all fail. An answer larger than the
+ * client may take is decoded and handed back as a packet, for the caller to truncate. Answers are cached for
+ * their TTL (negative answers for their SOA minimum), read from the bytes first so an answer that may not be
+ * cached is never decoded; hits are served from the decoded packet. Time is the injected clock, so a FakeClock
+ * drives expiry and health in tests. Identical queries in flight (the same bytes but the ID) share one upstream
+ * query, and the number of upstream queries in flight is capped so a flood cannot turn into unbounded memory.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
@@ -12,6 +17,8 @@ import type { Clock, Timer } from '../control/base/clock';
 import type { Logger } from '../control/base/log';
 import { FLAG, RCODE, OUR_EDNS_SIZE, countsFit } from './response';
 import { ForwardCache } from './forward-cache';
+import { questionEnd, sameQuestion, wireCacheTtl } from './wire';
+import { literalLookup } from './literal-lookup';
 
 export interface Upstream {
   host: string;
@@ -40,7 +47,18 @@ export type ForwardOutcome =
   | { kind: 'answer'; packet: dnsPacket.Packet; cached: boolean }
   | { kind: 'servfail'; reason: 'overflow' | 'failed' | 'none' };
 
+/**
+ * What relay() gives: the upstream's answer as it came (a copy of its own, with the upstream's ID: the caller
+ * writes the client's), or, for a cache hit or an answer over the client's size, a packet to encode.
+ */
+export type RelayOutcome = { kind: 'relayed'; bytes: Buffer } | ForwardOutcome;
+
+const TC_BYTE = 2;
+const TC_BIT = 0x02;
+const QR_BIT = 0x80;
+
 interface UpstreamState extends Upstream {
+  v6: boolean;
   failures: number;
   downUntil: number;
   queries: number;
@@ -48,9 +66,9 @@ interface UpstreamState extends Upstream {
 }
 
 interface Pending {
-  resolve: (p: dnsPacket.Packet | undefined) => void;
-  name: string;
-  type: string;
+  resolve: (answer: Buffer | undefined) => void;
+  /** The question as sent (offset 12 to its end): an answer must repeat it. */
+  question: Buffer;
   up: UpstreamState;
   timer: Timer;
 }
@@ -62,7 +80,8 @@ export class Forwarder {
   private readonly failuresToDown: number;
   private readonly downMs: number;
   private readonly cache: ForwardCache;
-  private readonly shared = new Map<string, Promise<ForwardOutcome>>();
+  /** Upstream queries in flight by the query's bytes after the ID: the same bytes get the same answer. */
+  private readonly shared = new Map<string, Promise<Buffer | undefined>>();
   private readonly pending = new Map<number, Pending>();
   private sock4?: dgram.Socket;
   private sock6?: dgram.Socket;
@@ -71,7 +90,12 @@ export class Forwarder {
   readonly stats = { forwarded: 0, cacheHits: 0, overflow: 0, timeouts: 0, tcpRetries: 0, servfail: 0 };
 
   constructor(private readonly opts: ForwarderOptions) {
-    this.ups = opts.upstreams.map((u) => ({ ...u, failures: 0, downUntil: 0, queries: 0, errors: 0 }));
+    for (const u of opts.upstreams) {
+      // Sockets send without a name lookup (literal-lookup.ts), so a name here would never be resolved.
+      if (!net.isIP(u.host)) throw new Error(`dns upstream "${u.host}" is not an IP address: give upstreams as IP and port, e.g. 192.0.2.53:53`);
+      if (!Number.isInteger(u.port) || u.port < 1 || u.port > 65535) throw new Error(`dns upstream ${u.host} has port ${u.port}: use 1-65535 (53 for a normal resolver)`);
+    }
+    this.ups = opts.upstreams.map((u) => ({ ...u, v6: net.isIPv6(u.host), failures: 0, downUntil: 0, queries: 0, errors: 0 }));
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.maxInFlight = opts.maxInFlight ?? 1024;
     this.failuresToDown = opts.failuresToDown ?? 2;
@@ -85,37 +109,77 @@ export class Forwarder {
     return this.ups.map((u) => ({ host: u.host, port: u.port, healthy: u.downUntil <= now, queries: u.queries, errors: u.errors }));
   }
 
-  /** An answer for the question: from the cache, a shared query in flight, or the upstreams. Never rejects. */
-  resolve(q: dnsPacket.Question): Promise<ForwardOutcome> {
-    const key = `${q.name.toLowerCase()}|${q.type}|${q.class ?? 'IN'}`;
+  /**
+   * The answer to a client's query (already checked by the general path: one question, opcode QUERY), relayed:
+   * from the cache, a shared query in flight, or the upstreams. `limit` is the most the client may be sent (512,
+   * its EDNS size, or 65535 on TCP). Never rejects.
+   */
+  relay(query: Buffer, question: dnsPacket.Question, limit: number): Promise<RelayOutcome> {
+    const key = `${question.name.toLowerCase()}|${question.type}|${question.class ?? 'IN'}`;
     const hit = this.cache.get(key);
     if (hit) {
       this.stats.cacheHits++;
       return Promise.resolve({ kind: 'answer', packet: hit, cached: true });
     }
-    const same = this.shared.get(key);
-    if (same) return same;
-    if (this.ups.length === 0) return Promise.resolve({ kind: 'servfail', reason: 'none' });
-    if (this.inFlight >= this.maxInFlight) {
-      this.stats.overflow++;
-      return Promise.resolve({ kind: 'servfail', reason: 'overflow' });
+    const wire = query.toString('latin1', 2);
+    let answer = this.shared.get(wire);
+    if (!answer) {
+      if (this.ups.length === 0) return Promise.resolve({ kind: 'servfail', reason: 'none' });
+      if (this.inFlight >= this.maxInFlight) {
+        this.stats.overflow++;
+        return Promise.resolve({ kind: 'servfail', reason: 'overflow' });
+      }
+      answer = this.ask(query, key, wire);
     }
+    return answer.then((bytes) => this.outcome(bytes, limit));
+  }
+
+  /**
+   * The question asked with a query of our own (RD, our EDNS size) and the answer decoded: for callers without
+   * a client's query to relay (tests, diagnostics). Never rejects.
+   */
+  async resolve(q: dnsPacket.Question): Promise<ForwardOutcome> {
+    const out = await this.relay(this.query(q, 0), q, 65535);
+    return out.kind === 'relayed' ? this.decoded(out.bytes) : out;
+  }
+
+  private ask(query: Buffer, key: string, wire: string): Promise<Buffer | undefined> {
     this.inFlight++;
     this.stats.forwarded++;
-    const p = this.tryAll(q)
+    const p = this.tryAll(query)
       .catch(() => undefined)
-      .then((packet): ForwardOutcome => {
+      .then((bytes) => {
         this.inFlight--;
-        this.shared.delete(key);
-        if (!packet) {
-          this.stats.servfail++;
-          return { kind: 'servfail', reason: 'failed' };
-        }
-        this.cache.put(key, packet);
-        return { kind: 'answer', packet, cached: false };
+        this.shared.delete(wire);
+        if (!bytes) this.stats.servfail++;
+        // Read the TTL off the bytes; only an answer that may be kept is decoded (once, for all later hits).
+        else if (wireCacheTtl(bytes) > 0) this.remember(key, bytes);
+        return bytes;
       });
-    this.shared.set(key, p);
+    this.shared.set(wire, p);
     return p;
+  }
+
+  private outcome(bytes: Buffer | undefined, limit: number): RelayOutcome {
+    if (!bytes) return { kind: 'servfail', reason: 'failed' };
+    // Each waiter gets a copy of its own: it writes its client's ID into it and hands it to a socket.
+    if (bytes.length <= limit) return { kind: 'relayed', bytes: Buffer.from(bytes) };
+    return this.decoded(bytes);
+  }
+
+  /** An answer as a packet (for the caller to truncate, or for a test to read); SERVFAIL when it will not decode. */
+  private decoded(bytes: Buffer): ForwardOutcome {
+    try {
+      if (countsFit(bytes)) return { kind: 'answer', packet: dnsPacket.decode(bytes), cached: false };
+    } catch {
+      // falls through: an upstream answer we cannot read is no answer
+    }
+    return { kind: 'servfail', reason: 'failed' };
+  }
+
+  private remember(key: string, bytes: Buffer): void {
+    const out = this.decoded(bytes);
+    if (out.kind === 'answer') this.cache.put(key, out.packet);
   }
 
   /** Healthy upstreams in configured order, then the down ones (best effort beats no answer). */
@@ -125,16 +189,19 @@ export class Forwarder {
     return [...this.ups.filter((u) => u.downUntil <= now), ...this.ups.filter((u) => u.downUntil > now)];
   }
 
-  private async tryAll(q: dnsPacket.Question): Promise<dnsPacket.Packet | undefined> {
+  private async tryAll(query: Buffer): Promise<Buffer | undefined> {
+    const qEnd = questionEnd(query);
+    if (qEnd < 0) return undefined;
+    const question = query.subarray(12, qEnd);
     for (const up of this.order()) {
       if (this.closed) return undefined;
       up.queries++;
-      let ans = await this.udp(up, q);
-      if (ans && (ans.flags ?? 0) & FLAG.TC) {
+      let ans = await this.udp(up, query, question);
+      if (ans && ans[TC_BYTE] & TC_BIT) {
         this.stats.tcpRetries++;
-        ans = await this.tcp(up, q);
+        ans = await this.tcp(up, query, question);
       }
-      const rcode = ans ? (ans.flags ?? 0) & 0xf : -1;
+      const rcode = ans ? ans[3] & 0xf : -1;
       // SERVFAIL and REFUSED say "this server cannot", not "no such name": try the next one (as Docker).
       if (!ans || rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED || rcode === RCODE.NOTIMP) {
         this.fail(up);
@@ -160,8 +227,15 @@ export class Forwarder {
     return dnsPacket.encode({ id, type: 'query', flags: FLAG.RD, questions: [q], additionals: [opt as unknown as dnsPacket.Answer] });
   }
 
-  private udp(up: UpstreamState, q: dnsPacket.Question): Promise<dnsPacket.Packet | undefined> {
-    const sock = this.socket(net.isIPv6(up.host));
+  /** The client's query with a fresh ID of ours (the ID is all that is rewritten). */
+  private withId(query: Buffer, id: number): Buffer {
+    const out = Buffer.from(query);
+    out.writeUInt16BE(id, 0);
+    return out;
+  }
+
+  private udp(up: UpstreamState, query: Buffer, question: Buffer): Promise<Buffer | undefined> {
+    const sock = this.socket(up.v6);
     let id: number;
     do id = (Math.random() * 0x10000) >>> 0;
     while (this.pending.has(id));
@@ -171,17 +245,17 @@ export class Forwarder {
         this.stats.timeouts++;
         resolve(undefined);
       }, this.timeoutMs);
-      this.pending.set(id, { resolve, name: q.name.toLowerCase(), type: q.type, up, timer });
+      this.pending.set(id, { resolve, question, up, timer });
       // No send callback: with one, Node cannot take its synchronous try-send path (a third of the cost). A send
       // that fails shows as the socket's 'error' event, and the query as a timeout, then the next upstream.
-      sock.send(this.query(q, id), up.port, up.host);
+      sock.send(this.withId(query, id), up.port, up.host);
     });
   }
 
   private socket(v6: boolean): dgram.Socket {
     const existing = v6 ? this.sock6 : this.sock4;
     if (existing) return existing;
-    const s = dgram.createSocket(v6 ? 'udp6' : 'udp4');
+    const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', lookup: literalLookup });
     s.on('error', (err) => this.opts.logger.warn('dns forwarder socket error', { err }));
     s.on('message', (msg, rinfo) => this.onReply(msg, rinfo));
     s.unref();
@@ -192,37 +266,30 @@ export class Forwarder {
 
   /** Accept only what answers our question from the server we asked (spoofed or stray packets are ignored). */
   private onReply(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < 12) return;
-    const p = this.pending.get(msg.readUInt16BE(0));
-    if (!p || rinfo.port !== p.up.port || rinfo.address !== p.up.host || !countsFit(msg)) return;
-    let pkt: dnsPacket.DecodedPacket;
-    try {
-      pkt = dnsPacket.decode(msg);
-    } catch {
-      return;
-    }
-    const q = pkt.questions?.[0];
-    if (!pkt.flag_qr || !q || q.name.toLowerCase() !== p.name || q.type !== p.type) return;
-    this.pending.delete(msg.readUInt16BE(0));
+    if (msg.length < 12 || !(msg[2] & QR_BIT)) return;
+    const id = msg.readUInt16BE(0);
+    const p = this.pending.get(id);
+    if (!p || rinfo.port !== p.up.port || rinfo.address !== p.up.host || !sameQuestion(msg, p.question)) return;
+    this.pending.delete(id);
     p.timer.cancel();
-    p.resolve(pkt);
+    p.resolve(msg);
   }
 
-  private tcp(up: UpstreamState, q: dnsPacket.Question): Promise<dnsPacket.Packet | undefined> {
+  private tcp(up: UpstreamState, query: Buffer, question: Buffer): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
       const id = (Math.random() * 0x10000) >>> 0;
-      const body = this.query(q, id);
-      const frame = Buffer.allocUnsafe(2 + body.length);
-      frame.writeUInt16BE(body.length, 0);
-      body.copy(frame, 2);
+      const frame = Buffer.allocUnsafe(2 + query.length);
+      frame.writeUInt16BE(query.length, 0);
+      query.copy(frame, 2);
+      frame.writeUInt16BE(id, 2);
       let buf = Buffer.alloc(0);
       let done = false;
-      const finish = (p: dnsPacket.Packet | undefined): void => {
+      const finish = (answer: Buffer | undefined): void => {
         if (done) return;
         done = true;
         timer.cancel();
         sock.destroy();
-        resolve(p);
+        resolve(answer);
       };
       const timer = this.opts.clock.setTimeout(() => {
         this.stats.timeouts++;
@@ -236,13 +303,9 @@ export class Forwarder {
         if (buf.length < 2) return;
         const len = buf.readUInt16BE(0);
         if (buf.length < 2 + len) return;
-        try {
-          if (!countsFit(buf.subarray(2, 2 + len))) return finish(undefined);
-          const pkt = dnsPacket.decode(buf.subarray(2, 2 + len));
-          finish(pkt.id === id && pkt.flag_qr ? pkt : undefined);
-        } catch {
-          finish(undefined);
-        }
+        const msg = buf.subarray(2, 2 + len);
+        const ours = len >= 12 && msg.readUInt16BE(0) === id && msg[2] & QR_BIT && sameQuestion(msg, question);
+        finish(ours ? msg : undefined);
       });
     });
   }

@@ -1,7 +1,8 @@
 /**
  * One query in, at most one reply out: the fast path, then the general path, then (for names that are not ours)
- * the forwarder, with the counters kept on the way. Shared by the main listeners (server.ts) and the extra UDP
- * readers (udp-reader-process.ts), so every reader answers exactly alike. Nothing a packet does may throw out of
+ * the forwarder's relay (the upstream's answer bytes go back with the client's ID; cache hits and answers too
+ * big for the client are encoded here), with the counters kept on the way. Shared by the main listeners
+ * (server.ts) and the extra UDP readers (udp-reader-process.ts), so every reader answers exactly alike. Nothing a packet does may throw out of
  * handle(): every step is guarded, counted and dropped, and the caller goes on.
  */
 import { performance } from 'node:perf_hooks';
@@ -47,9 +48,20 @@ export class QueryHandler {
         return reply(r.bytes);
       }
       c.forwarded++;
-      this.forwarder.resolve(r.question).then(
+      this.forwarder.relay(q, r.question, r.limit).then(
         (out) => {
           try {
+            if (out.kind === 'relayed') {
+              // The upstream's bytes as they came, with the client's ID back: its flags, records and EDNS stand.
+              const bytes = out.bytes;
+              bytes[0] = q[0];
+              bytes[1] = q[1];
+              const rcode = bytes[3] & 0xf;
+              c.count(r.question.type, RCODE_NAME[rcode] ?? String(rcode));
+              if (bytes[2] & 0x02) c.truncated++;
+              c.observe(performance.now() - t0);
+              return reply(bytes);
+            }
             if (out.kind === 'answer' && out.cached) c.cacheHits++;
             const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
             const { bytes, truncated } = encodeResponse(r.query, r.question, local, r.limit, r.edns);

@@ -13,6 +13,7 @@ import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
 import type { DnsCounters } from './counters';
 import { QueryHandler, plainAddress } from './query-handler';
+import { literalLookup } from './literal-lookup';
 
 export interface DnsServerOptions {
   address: string;
@@ -152,11 +153,3 @@ export class DnsServer {
 }
 
 function noop(): void {}
-
-/**
- * Replies go to the literal address a query came from: no dns.lookup, whose callback for an IP literal is a
- * nextTick and a regex per reply.
- */
-function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, net.isIPv6(address) ? 6 : 4);
-}
