@@ -55,6 +55,8 @@ export type RelayOutcome = { kind: 'relayed'; bytes: Buffer } | ForwardOutcome;
 
 const TC_BYTE = 2;
 const TC_BIT = 0x02;
+/** RD (recursion desired) is the low bit of the same flags byte. */
+const RD_BIT = 0x01;
 const QR_BIT = 0x80;
 
 interface UpstreamState extends Upstream {
@@ -193,6 +195,9 @@ export class Forwarder {
     const qEnd = questionEnd(query);
     if (qEnd < 0) return undefined;
     const question = query.subarray(12, qEnd);
+    // The client's RD goes upstream as sent; a recursive resolver may refuse a query without it. That refusal is
+    // the answer to this client, not a sign the upstream is down (one `dig +norec` must not demote it for all).
+    const recursive = (query[2] & RD_BIT) !== 0;
     for (const up of this.order()) {
       if (this.closed) return undefined;
       up.queries++;
@@ -202,6 +207,7 @@ export class Forwarder {
         ans = await this.tcp(up, query, question);
       }
       const rcode = ans ? ans[3] & 0xf : -1;
+      if (ans && rcode === RCODE.REFUSED && !recursive) return ans;
       // SERVFAIL and REFUSED say "this server cannot", not "no such name": try the next one (as Docker).
       if (!ans || rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED || rcode === RCODE.NOTIMP) {
         this.fail(up);

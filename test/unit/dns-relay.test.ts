@@ -189,6 +189,23 @@ test('an upstream that is not an IP address, or a port out of range, is refused 
   assert.throws(make('192.0.2.53', 0), /port 0: use 1-65535/);
 });
 
+test('a query without RD refused upstream gets that REFUSED, and the upstream is not marked down for everyone else', async () => {
+  const refused = (q: Buffer) => {
+    const a = Buffer.from(q);
+    a[2] = 0x80 | (q[2] & 0x01); // QR, RD as asked
+    a[3] = 0x05; // REFUSED
+    return a;
+  };
+  up.answer = (q) => refused(q);
+  for (let i = 0; i < 4; i++) {
+    const a = await udpAsk(dns.port, HOST, oddQuery(0x4000 + i, `norec${i}.example.org`));
+    assert.ok(a, 'no answer');
+    assert.equal(a[3] & 0xf, 5, 'the upstream\'s REFUSED, relayed');
+  }
+  assert.deepEqual(dns.counters().upstreams.map((u) => u.healthy), [true], 'four refusals of non-recursive queries are no failures');
+  up.answer = (q) => oddAnswer(q);
+});
+
 async function until(cond: () => boolean): Promise<void> {
   const end = Date.now() + 2000;
   while (!cond()) {
