@@ -8,7 +8,7 @@
  * req/s and p99 are printed too but are only comparable inside one round.
  *
  * Run: `node dist/bench/mesh-relay.bench.js [--variants now=dist,old=/tmp/old/dist] [--rounds 3] [--duration 8]
- *       [--connections 32]`. An older build: `git archive COMMIT | tar -x -C /tmp/old && ln -s $PWD/node_modules
+ *       [--connections 32] [--modes keep-alive,close]`; SHOAL_BENCH_CPU_PROF=DIR profiles each relay child into DIR/LABEL. An older build: `git archive COMMIT | tar -x -C /tmp/old && ln -s $PWD/node_modules
  *       /tmp/old/ && (cd /tmp/old && npx tsc -p .)`. Needs root, nginx (nginx-light), wrk.
  */
 import { randomBytes } from 'node:crypto';
@@ -37,6 +37,7 @@ const VARIANTS = option('variants', `now=${join(__dirname, '..')}`)
 const ROUNDS = Number(option('rounds', '3'));
 const SECONDS = Number(option('duration', '8'));
 const CONNECTIONS = Number(option('connections', '32'));
+const MODES = option('modes', 'keep-alive,close').split(',') as ConnectionMode[];
 const BACKEND_PORT = 18180;
 const RELAY_PORT = 18181;
 const RELAY_CHILD = join(__dirname, 'support', 'relay-child.js');
@@ -97,14 +98,16 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const v of VARIANTS) {
-      const relay = new NsProcess(`relay ${v.label}`, ns, [process.execPath, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT)]);
+      const prof = process.env.SHOAL_BENCH_CPU_PROF;
+      const profArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', join(prof, v.label)] : [];
+      const relay = new NsProcess(`relay ${v.label}`, ns, [process.execPath, ...profArgs, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT)]);
       const stop = () => relay.stop();
       cleanups.push(stop);
       try {
         await relay.waitForLine(/^ready$/);
         const url = `http://127.0.0.1:${RELAY_PORT}/`;
         await runWrk(ns, url, { seconds: 1, connections: CONNECTIONS, mode: 'keep-alive' }); // warm-up (JIT)
-        for (const mode of ['keep-alive', 'close'] as ConnectionMode[]) {
+        for (const mode of MODES) {
           const cpu0 = processCpuSeconds(relay.pid);
           const r = await runWrk(ns, url, { seconds: SECONDS, connections: CONNECTIONS, mode });
           const cpu = processCpuSeconds(relay.pid) - cpu0;
@@ -118,7 +121,7 @@ async function main(): Promise<void> {
     }
   }
   const load1 = loadavg()[0];
-  for (const mode of ['keep-alive', 'close'] as ConnectionMode[]) {
+  for (const mode of MODES) {
     console.log(`\nrelay alone, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s on loopback, ${mode === 'close' ? 'one connection per request' : 'keep-alive'}`);
     printTable(
       ['round', 'variant', 'req/s', 'p99 ms', 'errors', 'relay CPU µs/request'],
