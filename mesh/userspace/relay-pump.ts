@@ -6,7 +6,7 @@
  * The one rule that keeps this correct: a write that does not complete at once (the writable side still holds
  * bytes afterwards: the kernel took only part, or the socket queues in JS) keeps a reference to our buffer, so
  * no read may land in it until that write is done. So the pump stops reading right there (the callback returns
- * false, which stops the handle before libuv reads again) and starts again on the writer's 'drain', when
+ * false, which stops the handle before libuv reads again) and starts again once that write is done, when
  * nothing references the buffer any more. That is also the backpressure: at most one buffer's worth per
  * direction waits in the writer, however slow the reader on the far side is. One buffer per direction serves
  * the whole life of the connection. (Handing the socket a fresh buffer whenever a write is left pending, as
@@ -23,6 +23,7 @@ export const RELAY_BUFFER_BYTES = 16 * 1024;
 /** Buffers kept for reuse (4 MiB): enough for a burst of short connections, not a hoard after a spike. */
 const FREE_LIST_MAX = 256;
 const freeList: Buffer[] = [];
+const EMPTY = Buffer.alloc(0);
 
 function takeBuffer(): Buffer {
   return freeList.pop() ?? Buffer.allocUnsafe(RELAY_BUFFER_BYTES);
@@ -66,8 +67,10 @@ export class RelayPump {
     if (!to || to.destroyed) return false; // the relay is being torn down: read no more
     to.write(n === buf.length ? buf : buf.subarray(0, n));
     if (to.writableLength === 0) return true;
-    // The write still refers to buf: no more reads until the writer has drained.
-    to.once('drain', this.resume);
+    // The write still refers to buf: no more reads until it is done. 'drain' would not do: it comes only after
+    // a write() that returned false, and a short chunk left pending returns true. An empty write queued behind
+    // it calls back once everything before it is written (or the socket failed: then it is torn down anyway).
+    to.write(EMPTY, this.resume);
     return false;
   }
 
