@@ -10,7 +10,6 @@ import type { TcpProxy as TcpProxyType } from '../../mesh/userspace/tcp-proxy';
 
 const [dist, listenPort, backendPort] = process.argv.slice(2);
 if (!backendPort) throw new Error('usage: relay-child DIST_DIR LISTEN_PORT BACKEND_PORT');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const { TcpProxy } = require(join(resolve(dist), 'mesh', 'userspace', 'tcp-proxy.js')) as { TcpProxy: typeof TcpProxyType };
 
 async function main(): Promise<void> {

@@ -13,15 +13,16 @@
  * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
  * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
  *
- * Measured (bench/mesh-relay: relay CPU per request, wrk on loopback, variants taking turns, 27 Nov 2026, load
- * 2.4-4 on 2 cores): pipe() both ways 22.7 µs kept alive (median of 5), onread both ways 16.5 µs (5 rounds of 5
- * between 16.3 and 18.5), onread only from the backend 23.3 µs; a profile of the kept-alive relay shows the
- * write syscall going from 66% to 80% of its busy time (streams, ticks and GC from 34% to 20%). With a
- * connection per request the figures are within the machine's noise (onread both 184 µs, backend only 153 µs,
- * pipe() 245 µs; identical builds differed by 25% there): moving the accepted connection to a socket with
- * onread costs one more Socket per connection (~9 µs in the profile), which the cheaper relay pays back after
- * a few chunks. Earlier: a hand-written 'data' handler per direction measured no better than pipe() (25 vs 27 µs
- * kept alive, 235 vs 241 µs per connection), nor did one sweep timer for pending connects (257 vs 247 µs).
+ * Measured (bench/mesh-relay: relay CPU per request, wrk -c32 on loopback, pipe() and onread builds taking turns,
+ * 27 Nov 2026, load 2.4-4 on 2 cores; bench/README.md has the table): kept alive, pipe() 20.8-26.9 µs → onread
+ * 16.4-22.7 µs, lower in all four sets (onread from the backend only: no better than pipe()); the profile's write
+ * syscall share goes from 66% to 80%, streams/ticks/GC from 34% to 20%. With a connection per request the sets
+ * disagree (−25% to +49%, 153-263 µs): the accepted connection moving to an onread socket costs a third Socket
+ * (~9 µs), and the kernel's accept/connect/close dominate. In the namespace lab (bench/mesh, A B A B A B, load
+ * 0.9-1.9 before, 3-6 during) kept alive: before 0.50-1.01x HAProxy nbthread 1 and 0.70-0.99x a naive pipe()
+ * proxy; after 0.64-0.89x HAProxy (p99 0.94-1.14x) and 1.05-1.69x naive; the lab's noise is as large as the gain.
+ * Earlier: a hand-written 'data' handler per direction measured no better than pipe() (25 vs 27 µs kept alive,
+ * 235 vs 241 µs per connection), nor did one sweep timer for pending connects (257 vs 247 µs).
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
