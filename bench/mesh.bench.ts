@@ -5,6 +5,8 @@
  *   dnat        a hand-written iptables DNAT rule pair spreading the published port over both tasks,
  *   haproxy-1   Debian's HAProxy in TCP mode, nbthread 1 (the issue's yardstick for the userspace backend),
  *   haproxy-2   the same with nbthread 2,
+ *   naive       the issue's naive Node proxy (bench/support/naive-pipe-proxy.ts: net.createServer + net.connect +
+ *               pipe(), one fixed backend) in a child process: what a bare Node relay gets here, for the mesh,
  *   userspace   Shoal's UserspaceMesh in a child process in the node namespace, fed a hand-built EndpointTable,
  *   userspace-2 the same with its TCP listeners in 2 worker processes (swarmd --mesh-workers 2), for haproxy-2,
  *   iptables    Shoal's IptablesMesh programming the node namespace from the same table.
@@ -18,7 +20,8 @@
  * Needs root, wrk, haproxy, nginx (nginx-light), iptables, conntrack.
  * Run: `npm run build && node dist/bench/mesh.bench.js [--duration 10] [--connections 32]
  *       [--targets direct,dnat,haproxy-1,haproxy-2,userspace,userspace-2,iptables] [--skip udp,rules]`.
- * Profile the userspace mesh: `SHOAL_BENCH_CPU_PROF=/tmp/prof node dist/bench/mesh.bench.js --targets userspace`.
+ * Profile the Node relays: `SHOAL_BENCH_CPU_PROF=/tmp/prof node dist/bench/mesh.bench.js --targets naive,userspace` (one
+ * directory per target under /tmp/prof).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -42,7 +45,7 @@ function option(name: string, fallback: string): string {
 
 const SECONDS = Number(option('duration', '10'));
 const CONNECTIONS = Number(option('connections', '32'));
-const ALL_TARGETS = ['direct', 'dnat', 'haproxy-1', 'haproxy-2', 'userspace', 'userspace-2', 'iptables'] as const;
+const ALL_TARGETS = ['direct', 'dnat', 'haproxy-1', 'haproxy-2', 'naive', 'userspace', 'userspace-2', 'iptables'] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 const TARGETS = option('targets', ALL_TARGETS.join(',')).split(',') as TargetName[];
 const SKIP = new Set(option('skip', '').split(',').filter(Boolean));
@@ -54,6 +57,8 @@ const UDP_SECONDS = Math.max(3, Math.round(SECONDS / 2));
 const PUBLISHED = 18100;
 const DNAT_PORT = 18110;
 const HAPROXY_PORT = { 1: 18111, 2: 18112 } as const;
+const NAIVE_PORT = 18113;
+const NAIVE_PROXY = join(__dirname, 'support', 'naive-pipe-proxy.js');
 const UDP_LOAD = join(__dirname, 'support', 'udp-load.js');
 const USERSPACE_CHILD = join(__dirname, 'support', 'userspace-mesh-child.js');
 
@@ -152,6 +157,17 @@ const targets: Record<TargetName, Target> = {
   },
   'haproxy-1': haproxyTarget(1),
   'haproxy-2': haproxyTarget(2),
+  naive: {
+    name: 'naive',
+    http: `http://${NODE_IP}:${NAIVE_PORT}/`,
+    up: async () => {
+      const prof = process.env.SHOAL_BENCH_CPU_PROF;
+      const p = lab.start('naive pipe() proxy', lab.ns.node, [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', `${prof}/naive`] : []), NAIVE_PROXY, `${NODE_IP}:${NAIVE_PORT}`, `${BACKEND_IPS[0]}:${HTTP_PORT}`]);
+      await p.waitForLine(/^ready$/);
+      await lab.waitTcp(lab.ns.client, NODE_IP, NAIVE_PORT);
+      return () => p.stop();
+    },
+  },
   userspace: userspaceTarget(1),
   'userspace-2': userspaceTarget(2),
   iptables: {
@@ -187,7 +203,7 @@ function userspaceTarget(workers: 1 | 2): Target {
     up: async () => {
       // Profiles the child (the primary); with workers the TCP relay runs in them, which this does not profile.
       const prof = process.env.SHOAL_BENCH_CPU_PROF;
-      const child = lab.start(`userspace mesh (${workers} worker${workers > 1 ? 's' : ''})`, lab.ns.node, [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), USERSPACE_CHILD, JSON.stringify(TABLE), String(workers)]);
+      const child = lab.start(`userspace mesh (${workers} worker${workers > 1 ? 's' : ''})`, lab.ns.node, [process.execPath, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', `${prof}/${name}`] : []), USERSPACE_CHILD, JSON.stringify(TABLE), String(workers)]);
       await child.waitForLine(/^ready$/);
       await lab.waitTcp(lab.ns.client, NODE_IP, PUBLISHED);
       return async () => {
@@ -196,7 +212,7 @@ function userspaceTarget(workers: 1 | 2): Target {
         if (counters) notes.push(`${name} mesh counters at exit: ${counters[1]}`);
         const perWorker = /^workers (.*)$/m.exec(child.logs());
         if (perWorker) notes.push(`${name} connections accepted per worker process: ${perWorker[1]}`);
-        if (prof) notes.push(`${name} mesh CPU profile written to ${prof} (node dist/bench/support/profile-top.js ${prof}/*.cpuprofile)`);
+        if (prof) notes.push(`${name} mesh CPU profile written to ${prof}/${name} (node dist/bench/support/profile-top.js ${prof}/${name}/*.cpuprofile)`);
       };
     },
   };
@@ -326,12 +342,13 @@ async function main(): Promise<void> {
     const direct = tcp.get(`direct/${mode}`);
     const hap = tcp.get(`haproxy-1/${mode}`);
     const hap2 = tcp.get(`haproxy-2/${mode}`);
+    const naive = tcp.get(`naive/${mode}`);
     console.log(`\nHTTP, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${mode === 'close' ? 'one connection per request (Connection: close)' : 'keep-alive'}`);
     printTable(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'retrans', 'listen drops', 'vs direct', 'vs haproxy-1', 'p99 vs haproxy-1', 'vs haproxy-2', 'p99 vs haproxy-2'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'retrans', 'listen drops', 'vs direct', 'vs haproxy-1', 'p99 vs haproxy-1', 'vs haproxy-2', 'p99 vs haproxy-2', 'vs naive'],
       TARGETS.filter((t) => tcp.has(`${t}/${mode}`)).map((t) => {
         const r = tcp.get(`${t}/${mode}`)!;
-        return [t, Math.round(r.reqPerSec).toLocaleString('en-US'), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, r.retrans, r.listenDrops, ratio(r.reqPerSec / (direct?.reqPerSec ?? NaN)), ratio(r.reqPerSec / (hap?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap?.p99Ms ?? NaN)), ratio(r.reqPerSec / (hap2?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap2?.p99Ms ?? NaN))];
+        return [t, Math.round(r.reqPerSec).toLocaleString('en-US'), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, r.retrans, r.listenDrops, ratio(r.reqPerSec / (direct?.reqPerSec ?? NaN)), ratio(r.reqPerSec / (hap?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap?.p99Ms ?? NaN)), ratio(r.reqPerSec / (hap2?.reqPerSec ?? NaN)), ratio(r.p99Ms / (hap2?.p99Ms ?? NaN)), ratio(r.reqPerSec / (naive?.reqPerSec ?? NaN))];
       }),
     );
   }

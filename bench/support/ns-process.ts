@@ -34,6 +34,11 @@ export class NsProcess {
     this.child.once('error', (e) => (this.output += `\nspawn failed: ${e.message}`));
   }
 
+  /** The process's own pid (`ip netns exec` execs it), for /proc readings. */
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }

@@ -3,23 +3,32 @@
  * both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
  * one, so a task that just died costs the client nothing.
  *
- * The relay is kept tight for the hot path: Nagle off on both sides, pipe() (which applies backpressure), no
- * per-chunk listener — bytes are counted once at close from the sockets' own totals — and half-close passed
- * through (allowHalfOpen), so a client that shuts down its sending side (`nc -N`, HTTP/1.0 clients) still gets
- * the whole response.
+ * The relay is kept tight for the hot path: Nagle off on both sides; each direction is a RelayPump
+ * (relay-pump.ts) reading with net.Socket's `onread` into one buffer per direction and writing straight to the
+ * other socket, pausing on backpressure; no per-chunk listener — bytes are counted once at close from the
+ * sockets' own totals — and half-close passed through (allowHalfOpen), so a client that shuts down its sending
+ * side (`nc -N`, HTTP/1.0 clients) still gets the whole response.
  *
  * A wildcard listener (0.0.0.0:P) also carries the routes of specific addresses on the same port — service VIPs
  * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
  * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
  *
- * pipe() stays: a hand-written 'data' handler per direction that pauses on backpressure measured no better (CPU
- * per request through this proxy on loopback, five alternating runs each: 25 vs 27 µs kept alive, 235 vs 241 µs
- * with a connection per request), so the standard, well-trodden path is kept.
+ * Measured (bench/mesh-relay: relay CPU per request, wrk -c32 on loopback, pipe() and onread builds taking turns,
+ * 27 Nov 2026, load 2.4-4 on 2 cores; bench/README.md has the table): kept alive, pipe() 20.8-26.9 µs → onread
+ * 16.4-22.7 µs, lower in all four sets (onread from the backend only: no better than pipe()); the profile's write
+ * syscall share goes from 66% to 80%, streams/ticks/GC from 34% to 20%. With a connection per request the sets
+ * disagree (−25% to +49%, 153-263 µs): the accepted connection moving to an onread socket costs a third Socket
+ * (~9 µs), and the kernel's accept/connect/close dominate. In the namespace lab (bench/mesh, A B A B A B, load
+ * 0.9-1.9 before, 3-6 during) kept alive: before 0.50-1.01x HAProxy nbthread 1 and 0.70-0.99x a naive pipe()
+ * proxy; after 0.64-0.89x HAProxy (p99 0.94-1.14x) and 1.05-1.69x naive; the lab's noise is as large as the gain.
+ * Earlier: a hand-written 'data' handler per direction measured no better than pipe() (25 vs 27 µs kept alive,
+ * 235 vs 241 µs per connection), nor did one sweep timer for pending connects (257 vs 247 µs).
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
 import { Picker, type BackendAddr, type Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
+import { RelayPump, withOnread } from './relay-pump';
 
 /** Traffic for one local address on a shared listener: its own backends and counters. */
 export interface LocalRoute {
@@ -75,6 +84,21 @@ export class TcpProxy implements PortProxy {
     this.server = server;
   }
 
+  /**
+   * Bytes this process holds for relaying now: read from one side and not yet taken by the kernel on the other.
+   * The relay's backpressure keeps it at most one read buffer per direction of each connection.
+   */
+  queuedBytes(): number {
+    let n = 0;
+    for (const s of this.sockets) n += s.writableLength;
+    return n;
+  }
+
+  /** Sockets open now (clients and backends), so tests can see that nothing outlives its connection. */
+  openSockets(): number {
+    return this.sockets.size;
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -82,14 +106,17 @@ export class TcpProxy implements PortProxy {
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 
-  private accept(client: net.Socket): void {
-    const route = this.routes.size > 0 && client.localAddress ? this.routes.get(client.localAddress) : undefined;
+  private accept(accepted: net.Socket): void {
+    const route = this.routes.size > 0 && accepted.localAddress ? this.routes.get(accepted.localAddress) : undefined;
     const counters = route?.counters ?? this.counters;
     const picker = route?.picker ?? this.picker;
     counters.connectionsTotal++;
     counters.connectionsActive++;
+    let client = accepted; // replaced by a socket reading with onread once a backend took the connection
     this.sockets.add(client);
     let upstream: net.Socket | undefined;
+    let toClient: RelayPump | undefined; // reads the backend, writes the client
+    let toUpstream: RelayPump | undefined; // reads the client, writes the backend
     let taskId: string | undefined; // set once a backend took the connection
     let clientClosed = false;
     let upstreamClosed = false;
@@ -108,19 +135,22 @@ export class TcpProxy implements PortProxy {
       }
       this.sockets.delete(client);
       if (upstream) this.sockets.delete(upstream);
+      toClient?.release();
+      toUpstream?.release();
     };
     const abort = (): void => {
       client.destroy();
       upstream?.destroy();
     };
-    client.on('error', abort);
-    client.once('close', () => {
+    const onClientClose = (): void => {
       clientClosed = true;
       if (taskId === undefined) {
         upstream?.destroy(); // still connecting: nobody is waiting for it any more
         finish();
       } else if (upstreamClosed) finish();
-    });
+    };
+    client.on('error', abort);
+    client.once('close', onClientClose);
 
     const start = picker.start();
     const tryBackend = (attempt: number): void => {
@@ -131,14 +161,16 @@ export class TcpProxy implements PortProxy {
         client.destroy();
         return;
       }
-      const up = net.connect({ host: b.host, port: b.port, noDelay: true, allowHalfOpen: true });
+      const pump = new RelayPump();
+      const up = net.connect({ host: b.host, port: b.port, noDelay: true, allowHalfOpen: true, onread: pump.onread });
       upstream = up;
       this.sockets.add(up);
       up.setTimeout(CONNECT_TIMEOUT_MS);
       const failed = (): void => {
         counters.backendErrors++;
         this.sockets.delete(up);
-        up.destroy();
+        up.destroy(); // its handle reads no more: the pump's buffer can serve the next connection
+        pump.release();
         upstream = undefined;
         tryBackend(attempt + 1);
       };
@@ -156,11 +188,31 @@ export class TcpProxy implements PortProxy {
           upstreamClosed = true;
           if (clientClosed) finish();
         });
-        // pipe() ends the other side's writable half when one side's readable ends, so a half-close passes
-        // through; an error (RST) on either side tears both down.
-        client.pipe(up);
-        up.pipe(client);
-        client.resume();
+        // The accepted socket has read nothing yet (pauseOnConnect): its connection moves to a socket that
+        // reads with onread too (relay-pump.ts: withOnread). A half-close passes through both ways: the side
+        // that sent its FIN gets ours on the other connection after everything it sent, while the other
+        // direction keeps flowing (allowHalfOpen on every socket).
+        const pumpUp = new RelayPump();
+        const reading = withOnread(client, pumpUp.onread);
+        if (reading) {
+          toUpstream = pumpUp;
+          client.off('error', abort);
+          client.off('close', onClientClose);
+          this.sockets.delete(client);
+          client = reading;
+          this.sockets.add(client);
+          client.on('error', abort);
+          client.once('close', onClientClose);
+          toUpstream.connect(client, up);
+          client.once('end', () => up.end());
+        } else {
+          client.pipe(up); // a Node where the handle cannot move: the stream path, which ends up on the FIN
+          client.resume();
+        }
+        const c = client;
+        toClient = pump;
+        toClient.connect(up, c);
+        up.once('end', () => c.end());
       });
     };
     tryBackend(0);
