@@ -39,9 +39,16 @@ export function nodeMetrics(src: MetricSources, registry = new Registry()): Regi
   // counter-looking gauges; the per-type gauges beside them carry the same numbers.
   for (const what of ['resources', 'handles', 'requests']) registry.removeSingleMetric(`shoal_nodejs_active_${what}_total`);
 
-  /** A gauge read from the store in one read transaction; nothing when this node is not a manager. */
+  /**
+   * A gauge read from the store in one read transaction; nothing when this node is not a manager. Its text is
+   * reused until the store commits again (a steady swarm of 1,000 services rewrote ~4 ms of identical lines per scrape).
+   */
+  const storeVersion = () => {
+    const s = src.store();
+    return s ? [s, s.lastIndex()] : undefined;
+  };
   const storeGauge = <L extends string>(name: string, help: string, labelNames: L[], read: (tx: ReadTx, emit: Emit<L>) => void) =>
-    scrapeFamily(registry, { name, help, type: 'gauge', labelNames, read: (emit) => src.store()?.view((tx) => read(tx, emit)) });
+    scrapeFamily(registry, { name, help, type: 'gauge', labelNames, read: (emit) => src.store()?.view((tx) => read(tx, emit)), sourceVersion: storeVersion });
   const service = ['service_name', 'service_id'] as ('service_name' | 'service_id')[];
 
   storeGauge('shoal_service_tasks_desired', 'Tasks each service should run (replicas, or eligible nodes for global services).', service, (tx, emit) => {

@@ -24,6 +24,12 @@ export interface FamilyOptions<L extends string> {
   read: (emit: Emit<L>) => void | Promise<void>;
   /** Starts what read() will wait for, before any family is written (exposition.ts): slow reads overlap. */
   prefetch?: () => void;
+  /**
+   * What the samples depend on, when that is known (the store and its last commit index): while every element
+   * is the same (===) as at the last write, /metrics reuses the text written then instead of reading again.
+   * Undefined: read every time.
+   */
+  sourceVersion?: () => readonly unknown[] | undefined;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -32,6 +38,8 @@ const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOptions<L>): void {
   if (!NAME.test(o.name)) throw new Error(`invalid metric name ${o.name}`);
   for (const l of o.labelNames) if (!LABEL.test(l) || l.startsWith('__')) throw new Error(`invalid label name ${l} on ${o.name}`);
+  /** The last text written, and the source version it was read at (sourceVersion). */
+  let written: { version: readonly unknown[]; text: string } | undefined;
   const family = {
     name: o.name,
     help: o.help,
@@ -47,15 +55,23 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
       o.prefetch?.();
     },
     async [RENDER]() {
+      const version = o.sourceVersion?.();
+      if (version && written && sameVersion(written.version, version)) return written.text;
       const lines = [header(o.name, o.help, o.type)];
       await o.read((labels, value) => lines.push(sampleLine(o.name, o.labelNames, labels, value)));
-      return lines.join('\n');
+      const text = lines.join('\n');
+      written = version ? { version, text } : undefined;
+      return text;
     },
     reset() {
       /* nothing is kept between scrapes */
     },
   };
   registry.registerMetric(family as never);
+}
+
+function sameVersion(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** A counter whose value lives elsewhere: set from the source's own tally at scrape time. */

@@ -56,6 +56,8 @@ export interface Store {
   update<T>(fn: (tx: WriteTx) => T): Promise<T>;
   /** Calls fn with each commit's events, in commit order, after the commit. Returns an unsubscribe function. */
   watch(fn: (events: StoreEvent[]) => void): () => void;
+  /** The index of the last commit: it changes with every commit (readers cache what they derived by it). */
+  lastIndex(): number;
   close(): Promise<void>;
 }
 
