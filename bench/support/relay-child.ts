@@ -6,6 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { silentLogger } from '../../control/base/log';
+import { runChild, serve } from './child-lifecycle';
 import type { TcpProxy as TcpProxyType } from '../../mesh/userspace/tcp-proxy';
 
 const [dist, listenPort, backendPort] = process.argv.slice(2);
@@ -16,17 +17,10 @@ async function main(): Promise<void> {
   const proxy = new TcpProxy({ host: '127.0.0.1', port: Number(listenPort) }, silentLogger);
   proxy.setBackends([{ taskId: 't1', host: '127.0.0.1', port: Number(backendPort) }], 'round-robin');
   await proxy.listen();
-  const stop = async () => {
+  serve(async () => {
     process.stdout.write(`counters ${JSON.stringify(proxy.counters)}\n`);
     await proxy.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  process.stdout.write('ready\n');
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`relay child: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+runChild('relay child', main);

@@ -14,6 +14,7 @@ import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
 import type { EndpointTable } from '../../mesh/endpoint-table';
 import { bigEndpointTable } from './big-endpoint-table';
 import { metricsStore } from './metrics-store';
+import { runChild, serve } from './child-lifecycle';
 
 async function main(): Promise<void> {
   const [kind, tableJson, servicesArg, metricsAt] = process.argv.slice(2);
@@ -36,20 +37,10 @@ async function main(): Promise<void> {
   const registry = nodeMetrics({ store: () => store, mesh: () => userspace?.counters(), dns: () => undefined, iptables: () => iptables }, instruments.registry);
   const metrics = new MetricsServer({ host, port: Number(port), registry, health: () => undefined, log });
   await metrics.start();
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  serve(async () => {
     await metrics.stop();
     await mesh.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  process.stdout.write('ready\n');
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`scraped node child: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+runChild('scraped node child', main);

@@ -8,27 +8,18 @@
 import { createLogger } from '../../control/base/log';
 import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
 import type { EndpointTable } from '../../mesh/endpoint-table';
+import { runChild, serve } from './child-lifecycle';
 
 async function main(): Promise<void> {
   const table = JSON.parse(process.argv[2] ?? '') as EndpointTable;
   const mesh = new UserspaceMesh(createLogger('warn'), { tcpWorkers: Number(process.argv[3] ?? '1') });
   await mesh.start();
   await mesh.apply(table);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  serve(async () => {
     process.stdout.write(`counters ${JSON.stringify(Object.fromEntries(mesh.counters()))}\n`);
     if (mesh.workers().length) process.stdout.write(`workers ${JSON.stringify(mesh.workers())}\n`);
     await mesh.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  process.stdout.write('ready\n');
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`userspace mesh child: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+runChild('userspace mesh child', main);
