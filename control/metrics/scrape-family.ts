@@ -64,7 +64,7 @@ export function scrapeFamily<L extends string>(registry: Registry, o: FamilyOpti
       return text;
     },
     reset() {
-      /* nothing is kept between scrapes */
+      /* nothing to reset: the samples are the source's */
     },
   };
   registry.registerMetric(family as never);
