@@ -9,14 +9,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { requireEngine } from '../lab/docker-engine';
+import { LABEL_NODE, leaveAndSweep, requireEngine } from '../lab/docker-engine';
 import { Agent, request } from 'undici';
 import { SwarmdProcess } from '../lab/swarmd-process';
 
 const ENGINE = 'unix:///run/shoal-docker.sock';
 const IMAGE = 'shoal-busybox:1';
 const DNS_ADDR = '169.254.53.87';
-const LABEL_NODE = 'com.docker.swarm.node.id';
 const LABEL_SERVICE = 'com.docker.swarm.service.name';
 
 const engine = new Docker({ socketPath: ENGINE.slice('unix://'.length) });
@@ -38,21 +37,7 @@ function needSwarm(): Promise<void> {
   return ready;
 }
 
-after(async () => {
-  try {
-    if (await d.ping()) {
-      const r = await request('http://swarmd/swarm/leave?force=true', { method: 'POST', dispatcher: new Agent({ connect: { socketPath: d.socket } }) });
-      await r.body.text();
-    }
-  } catch {
-    // the daemon is gone: the container sweep below still runs
-  }
-  if (nodeId) {
-    const left = await engine.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${nodeId}`] } }).catch(() => []);
-    await Promise.all(left.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  }
-  await d.destroy();
-});
+after(() => leaveAndSweep(d, engine, nodeId));
 
 async function containers(service: string): Promise<Docker.ContainerInfo[]> {
   return engine.listContainers({ filters: { label: [`${LABEL_SERVICE}=${service}`, `${LABEL_NODE}=${nodeId}`] } });

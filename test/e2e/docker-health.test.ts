@@ -9,7 +9,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { requireEngine } from '../lab/docker-engine';
+import { LABEL_NODE, requireEngine } from '../lab/docker-engine';
 import { newId } from '../../control/api/ids';
 import { SwarmdProcess } from '../lab/swarmd-process';
 
@@ -17,7 +17,6 @@ const ENGINE = 'unix:///run/shoal-docker.sock';
 const IMAGE = 'shoal-busybox:1';
 /** Derived from IMAGE with a HEALTHCHECK of its own; unique to this run. */
 const CHECKED_IMAGE = `shoal-busybox:health-${newId().slice(0, 8).toLowerCase()}`;
-const LABEL_NODE = 'com.docker.swarm.node.id';
 const LABEL_TASK = 'com.docker.swarm.task.id';
 
 const engine = new Docker({ socketPath: ENGINE.slice('unix://'.length) });

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { requireEngine } from '../lab/docker-engine';
+import { LABEL_NODE, leaveAndSweep, requireEngine } from '../lab/docker-engine';
 import { Agent, request } from 'undici';
 import { SwarmdProcess, sleep, type CliResult } from '../lab/swarmd-process';
 
@@ -23,7 +23,6 @@ const ENGINE = 'unix:///run/shoal-docker.sock';
 const DOCKER = '/usr/bin/docker'; // Debian's docker.io client (20.10); /usr/local/bin/docker may be a newer one
 const NEW_DOCKER = '/usr/local/bin/docker';
 const IMAGE = 'shoal-busybox:1';
-const LABEL_NODE = 'com.docker.swarm.node.id';
 const LABEL_SERVICE = 'com.docker.swarm.service.name';
 
 const engine = new Docker({ socketPath: ENGINE.slice('unix://'.length) });
@@ -114,21 +113,7 @@ function infoLine(info: string, key: string): string | undefined {
   return m?.[1].trim();
 }
 
-after(async () => {
-  try {
-    if (await d.ping()) {
-      const r = await request('http://swarmd/swarm/leave?force=true', { method: 'POST', dispatcher: new Agent({ connect: { socketPath: d.socket } }) });
-      await r.body.text();
-    }
-  } catch {
-    // the daemon is gone: the container sweep below still runs
-  }
-  if (nodeId) {
-    const left = await engine.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${nodeId}`] } }).catch(() => []);
-    await Promise.all(left.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  }
-  await d.destroy();
-});
+after(() => leaveAndSweep(d, engine, nodeId));
 
 describe('the docker CLI against swarmd with the docker executor', () => {
   test('docker info says Swarm: inactive before init', async () => {
