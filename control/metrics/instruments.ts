@@ -24,57 +24,29 @@ export class Instruments implements RequestObserver, CommitObserver, SchedulingO
     labelNames: ['route', 'method', 'code'] as const,
     registers: [this.registry],
   });
-  private readonly apiLatency = new Histogram({
-    name: 'shoal_api_request_duration_seconds',
-    help: 'Control API request latency by route template and method (streams: until the handler returns).',
-    labelNames: ['route', 'method'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly commitLatency = new Histogram({
-    name: 'shoal_store_commit_duration_seconds',
-    help: 'Store transaction commit latency: persisting the changes and applying them in memory.',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly schedulingLatency = new Histogram({
-    name: 'shoal_scheduler_scheduling_latency_seconds',
-    help: 'Time from a task\'s creation to its assignment to a node.',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly executorLatency = new Histogram({
-    name: 'shoal_executor_operation_duration_seconds',
-    help: 'Executor operation latency by executor kind, operation (prepare, start, stop) and result.',
-    labelNames: ['executor', 'operation', 'result'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly apiLatency = this.latency('shoal_api_request_duration_seconds', 'Control API request latency by route template and method (streams: until the handler returns).', ['route', 'method'] as const);
+  private readonly commitLatency = this.latency('shoal_store_commit_duration_seconds', 'Store transaction commit latency: persisting the changes and applying them in memory.');
+  private readonly schedulingLatency = this.latency('shoal_scheduler_scheduling_latency_seconds', 'Time from a task\'s creation to its assignment to a node.');
+  private readonly executorLatency = this.latency('shoal_executor_operation_duration_seconds', 'Executor operation latency by executor kind, operation (prepare, start, stop) and result.', ['executor', 'operation', 'result'] as const);
   private readonly taskFailures = new Counter({
     name: 'shoal_agent_task_failures_total',
     help: 'Tasks on this node that ended FAILED or REJECTED, by reason class.',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  private readonly heartbeatRtt = new Histogram({
-    name: 'shoal_agent_heartbeat_rtt_seconds',
-    help: 'Round trip of the agent\'s heartbeats to its dispatcher.',
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly heartbeatRtt = this.latency('shoal_agent_heartbeat_rtt_seconds', 'Round trip of the agent\'s heartbeats to its dispatcher.');
   private readonly sessions = new Counter({
     name: 'shoal_agent_sessions_total',
     help: 'Dispatcher sessions the agent opened (more than one: the session broke and was reopened).',
     registers: [this.registry],
   });
 
-  private readonly iptablesSyncs = new Histogram({
-    name: 'shoal_mesh_iptables_sync_duration_seconds',
-    help: 'iptables mesh syncs that wrote rules, by kind (full: every chain; partial: changed chains only), with their duration.',
-    labelNames: ['kind'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly iptablesSyncs = this.latency('shoal_mesh_iptables_sync_duration_seconds', 'iptables mesh syncs that wrote rules, by kind (full: every chain; partial: changed chains only), with their duration.', ['kind'] as const);
+
+  /** A latency histogram on this registry, in seconds with the shared buckets. */
+  private latency<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Histogram<L> {
+    return new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  }
 
   request(r: { route: string; method: string; code: number; seconds: number }): void {
     this.apiRequests.inc({ route: r.route, method: r.method, code: String(r.code) });
