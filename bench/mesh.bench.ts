@@ -230,7 +230,10 @@ function haproxyTarget(threads: 1 | 2): Target {
   };
 }
 
+let nextClientAddress = 10;
+
 async function measure(t: Target): Promise<void> {
+  await lab.useClientAddress(nextClientAddress++);
   const down = await t.up();
   try {
     await runWrk(lab.ns.client, t.http, { seconds: WARMUP_SECONDS, connections: CONNECTIONS, mode: 'keep-alive' });

@@ -78,6 +78,23 @@ export class MeshLab {
   }
 
   /**
+   * Makes the client's traffic leave from a source address of its own (192.168.230.N, N ≥ 10), used by nothing
+   * before. Targets must not share client addresses: a connection-per-request run reuses every client port within
+   * seconds, and what one target left behind for the same 4-tuple — TIME_WAIT sockets in the backends (the server
+   * closes first) and conntrack entries in the node whose reply tuple is backend:80 → client:port — makes the next
+   * target's SYNs meet stale state (likely: a backend's TIME_WAIT socket refuses a SYN whose sequence and timestamps
+   * derive from a different tuple — the client's, before a DNAT — and a DNAT whose reply tuple is still taken
+   * cannot be set up). Measured: a DNAT target run alone had no retransmissions; after `direct` it had 12k, and
+   * the second DNAT target of a run lost 90 % of its throughput to 1 s SYN retransmissions.
+   */
+  async useClientAddress(n: number): Promise<string> {
+    if (n < 10 || n > 250) throw new Error(`client address index ${n}: use 10..250`);
+    const ip = `192.168.230.${n}`;
+    await this.sh(this.ns.client, `ip addr add ${ip}/24 dev eth0 && ip route replace 192.168.230.0/24 dev eth0 src ${ip} && ip route replace default via ${NODE_IP} src ${ip}`);
+    return ip;
+  }
+
+  /**
    * TCP retransmitted segments and listen-queue drops summed over the lab's namespaces (each namespace has its
    * own /proc/net/snmp and /proc/net/netstat): a latency tail of ~200 ms or ~1 s is a lost segment or SYN.
    */
