@@ -17,7 +17,8 @@ import type { Clock, Timer } from '../control/base/clock';
 import type { Logger } from '../control/base/log';
 import { FLAG, RCODE, OUR_EDNS_SIZE, countsFit } from './response';
 import { ForwardCache } from './forward-cache';
-import { questionEnd, sameQuestion, wireCacheTtl } from './wire';
+import { isPlainQuery, questionEnd, sameQuestion, wireCacheTtl } from './wire';
+import { WireCache } from './wire-cache';
 import { literalLookup } from './literal-lookup';
 
 export interface Upstream {
@@ -51,7 +52,7 @@ export type ForwardOutcome =
  * What relay() gives: the upstream's answer as it came (a copy of its own, with the upstream's ID: the caller
  * writes the client's), or, for a cache hit or an answer over the client's size, a packet to encode.
  */
-export type RelayOutcome = { kind: 'relayed'; bytes: Buffer } | ForwardOutcome;
+export type RelayOutcome = { kind: 'relayed'; bytes: Buffer; cached?: boolean } | ForwardOutcome;
 
 const TC_BYTE = 2;
 const TC_BIT = 0x02;
@@ -81,7 +82,10 @@ export class Forwarder {
   private readonly maxInFlight: number;
   private readonly failuresToDown: number;
   private readonly downMs: number;
+  /** Answers to queries that carry client-specific options (cookies...), decoded, by name, type and class. */
   private readonly cache: ForwardCache;
+  /** Answers to plain queries (most: libc resolvers send nothing else), as bytes (wire-cache.ts). */
+  private readonly wireCache: WireCache;
   /** Upstream queries in flight by the query's bytes after the ID: the same bytes get the same answer. */
   private readonly shared = new Map<string, Promise<Buffer | undefined>>();
   private readonly pending = new Map<number, Pending>();
@@ -103,6 +107,7 @@ export class Forwarder {
     this.failuresToDown = opts.failuresToDown ?? 2;
     this.downMs = opts.downMs ?? 30_000;
     this.cache = new ForwardCache(opts.clock, opts.cacheSize ?? 10_000, opts.maxCacheTtl ?? 3600);
+    this.wireCache = new WireCache(opts.clock, opts.cacheSize ?? 10_000, opts.maxCacheTtl ?? 3600);
   }
 
   /** Per-upstream health for metrics and `explain`. */
@@ -117,11 +122,24 @@ export class Forwarder {
    * its EDNS size, or 65535 on TCP). Never rejects.
    */
   relay(query: Buffer, question: dnsPacket.Question, limit: number): Promise<RelayOutcome> {
-    const key = `${question.name.toLowerCase()}|${question.type}|${question.class ?? 'IN'}`;
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.stats.cacheHits++;
-      return Promise.resolve({ kind: 'answer', packet: hit, cached: true });
+    const qEnd = questionEnd(query);
+    let key: string;
+    if (qEnd > 0 && isPlainQuery(query, qEnd)) {
+      key = WireCache.key(query, qEnd);
+      const hit = this.wireCache.get(key, query, qEnd);
+      if (hit) {
+        this.stats.cacheHits++;
+        if (hit.length <= limit) return Promise.resolve({ kind: 'relayed', bytes: hit, cached: true });
+        const big = this.decoded(hit); // over this client's size: the caller truncates it
+        return Promise.resolve(big.kind === 'answer' ? { ...big, cached: true } : big);
+      }
+    } else {
+      key = `${question.name.toLowerCase()}|${question.type}|${question.class ?? 'IN'}`;
+      const hit = this.cache.get(key);
+      if (hit) {
+        this.stats.cacheHits++;
+        return Promise.resolve({ kind: 'answer', packet: hit, cached: true });
+      }
     }
     const wire = query.toString('latin1', 2);
     let answer = this.shared.get(wire);
@@ -142,7 +160,9 @@ export class Forwarder {
    */
   async resolve(q: dnsPacket.Question): Promise<ForwardOutcome> {
     const out = await this.relay(this.query(q, 0), q, 65535);
-    return out.kind === 'relayed' ? this.decoded(out.bytes) : out;
+    if (out.kind !== 'relayed') return out;
+    const d = this.decoded(out.bytes);
+    return d.kind === 'answer' ? { ...d, cached: out.cached === true } : d;
   }
 
   private ask(query: Buffer, key: string, wire: string): Promise<Buffer | undefined> {
@@ -154,8 +174,13 @@ export class Forwarder {
         this.inFlight--;
         this.shared.delete(wire);
         if (!bytes) this.stats.servfail++;
-        // Read the TTL off the bytes; only an answer that may be kept is decoded (once, for all later hits).
-        else if (wireCacheTtl(bytes) > 0) this.remember(key, bytes);
+        // Read the TTL off the bytes; an answer that may be kept is kept as bytes for plain queries, else
+        // decoded (once, for all later hits).
+        else if (wireCacheTtl(bytes) > 0) {
+          const qEnd = questionEnd(query);
+          if (qEnd > 0 && isPlainQuery(query, qEnd)) this.wireCache.put(key, bytes);
+          else this.remember(key, bytes);
+        }
         return bytes;
       });
     this.shared.set(wire, p);

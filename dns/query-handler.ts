@@ -53,6 +53,7 @@ export class QueryHandler {
           try {
             if (out.kind === 'relayed') {
               // The upstream's bytes as they came, with the client's ID back: its flags, records and EDNS stand.
+              if (out.cached) c.cacheHits++;
               const bytes = out.bytes;
               bytes[0] = q[0];
               bytes[1] = q[1];

@@ -78,3 +78,42 @@ export function wireCacheTtl(b: Buffer): number {
   }
   return an > 0 ? min : 0;
 }
+
+const TYPE_OPT = 41;
+
+/**
+ * Offsets of the TTL field of every record after the question (answers, authorities, additionals), the OPT
+ * pseudo-record left out (its "TTL" holds EDNS flags): where a cached answer's TTLs are lowered by its age.
+ * Undefined when the bytes do not parse.
+ */
+export function ttlOffsets(b: Buffer): number[] | undefined {
+  if (b.length < 12) return undefined;
+  const qd = b.readUInt16BE(4);
+  const rr = b.readUInt16BE(6) + b.readUInt16BE(8) + b.readUInt16BE(10);
+  let p = 12;
+  for (let i = 0; i < qd; i++) {
+    p = skipName(b, p);
+    if (p < 0 || (p += 4) > b.length) return undefined;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < rr; i++) {
+    p = skipName(b, p);
+    if (p < 0 || p + 10 > b.length) return undefined;
+    if (b.readUInt16BE(p) !== TYPE_OPT) out.push(p + 4);
+    p += 10 + b.readUInt16BE(p + 8);
+    if (p > b.length) return undefined;
+  }
+  return out;
+}
+
+/**
+ * Whether a query (one question ending at `qEnd`) carries nothing that belongs to its client alone: no records
+ * but at most one OPT without options (a cookie or client subnet would make the upstream's answer that
+ * client's). Such a query's answer may be served, as bytes, to another client asking the same.
+ */
+export function isPlainQuery(b: Buffer, qEnd: number): boolean {
+  if (b[6] | b[7] | b[8] | b[9] | b[10]) return false;
+  if (b[11] === 0) return qEnd === b.length;
+  // Root owner, type OPT, then class (UDP size) and TTL (flags), and an empty RDATA: 11 bytes in all.
+  return b[11] === 1 && qEnd + 11 === b.length && b[qEnd] === 0 && b.readUInt16BE(qEnd + 1) === TYPE_OPT && b[qEnd + 9] === 0 && b[qEnd + 10] === 0;
+}
