@@ -9,7 +9,8 @@
  * Unknown names go to a local upstream that says NXDOMAIN (dnsmasq and Shoal forward to it; Docker to dnsmasq,
  * its --dns, on the network's gateway address).
  * Then the forwarding cost: names only the upstream (dnsmasq, TTL 0 so nothing is cached) knows, asked of dnsmasq
- * directly and through Shoal. Prints qps, average latency and ratios. Never asserts speed.
+ * directly and through Shoal; and the same names with a TTL (a second dnsmasq, --local-ttl=60), which Shoal
+ * answers from its cache after the first query of each. Prints qps, average latency and ratios. Never asserts speed.
  * The 1-minute load average is printed before and after each section (the machine is shared; read figures with it).
  * Usage: node dist/bench/dns-perf.bench.js [--seconds 8] [--clients 4] [--services 100] [--readers 0,1]
  *        [--only local|forward]
@@ -50,6 +51,8 @@ const FORWARDED = 100;
 const DNSMASQ = '127.0.0.61';
 /** dnsmasq listens on port 53: Docker's --dns takes an address only (it is Docker's upstream too). */
 const DNSMASQ_PORT = 53;
+/** The same hosts with TTL 60: what Shoal caches (the "cached" rows of the forwarding section). */
+const DNSMASQ_TTL = '127.0.0.59';
 const RUN = `shoal-dnsperf-${process.pid}`;
 
 for (const bin of ['dnsperf', 'dnsmasq', 'nsenter']) {
@@ -189,6 +192,11 @@ async function main(cleanups: Cleanup[]): Promise<void> {
     `--server=127.0.0.60#${upstream.port}`, '--log-facility=/dev/null',
   ], { stdio: 'ignore' });
   cleanups.push(async () => void dnsmasq.kill());
+  const dnsmasqTtl = spawn('/usr/sbin/dnsmasq', [
+    '--keep-in-foreground', '--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`, '--local-ttl=60',
+    `--listen-address=${DNSMASQ_TTL}`, '--bind-interfaces', `--port=${DNSMASQ_PORT}`, '--cache-size=10000', '--user=root', '--log-facility=/dev/null',
+  ], { stdio: 'ignore' });
+  cleanups.push(async () => void dnsmasqTtl.kill());
   const dockerPid = noDocker ?? (await dockerContainers(table.services.map((s) => s.serviceName), cleanups));
   await sleep(500);
 
@@ -252,6 +260,20 @@ async function forwarding(forwardFile: string, shoal: MakeShoal): Promise<void> 
       `+${(one.latencyMs - directOne.latencyMs).toFixed(3)}`, ratio(direct.qps / p.qps), ratio(one.latencyMs / directOne.latencyMs), p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
     ]);
     fwdNotes.push(`via shoal ${readers + 1} (main process's forwarder): ${JSON.stringify(s.counters().forwarder)}`);
+    await s.stop();
+  }
+  // The same names with TTL 60: after the first query of each, Shoal answers from its cache.
+  const directTtl = await runDnsperf(DNSMASQ_TTL, DNSMASQ_PORT, forwardFile);
+  fwdRows.push(['dnsmasq directly, TTL 60', Math.round(directTtl.qps), directTtl.latencyMs.toFixed(3), '', '', '1.00x', '', '', '']);
+  for (const [i, readers] of READERS.entries()) {
+    const address = `127.0.0.${66 + i}`;
+    const s = await shoal(readers, address, [{ host: DNSMASQ_TTL, port: DNSMASQ_PORT }]);
+    const p = await measureShoal(s, address, forwardFile);
+    const one = await measureShoal(s, address, forwardFile, true);
+    fwdRows.push([
+      `via shoal, ${readers + 1} reader${readers ? 's' : ''}, cached`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3), '', ratio(directTtl.qps / p.qps), '', p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
+    ]);
+    fwdNotes.push(`via shoal ${readers + 1}, cached (main process's counters): cache hits ${s.counters().cacheHits}, forwarded ${s.counters().forwarded}`);
     await s.stop();
   }
   console.log(`\n${before} → ${load()}; forwarded names: ${FORWARDED} names only the upstream (dnsmasq) knows, TTL 0 so each query is forwarded; goal: cost ≤ 1.1x asking the upstream directly`);
