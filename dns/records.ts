@@ -16,7 +16,7 @@
 import type { EndpointTable, ServiceEndpoint } from '../mesh/endpoint-table';
 import { OwnedMap } from './record-owners';
 import { type NameRecord, type SrvRecord, type PtrRecord, parseCidr, v4ToInt } from './record-values';
-import { serviceRecords, sameForDns, networksOf, mergeNames, mergeSrv, lastPtr, union } from './service-records';
+import { type NetworkPart, serviceRecords, sameForDns, networksOf, mergeNames, mergeSrv, lastPtr, union } from './service-records';
 
 export { type NameRecord, type SrvRecord, PtrRecord, v4ToInt, canonicalIp, reverseNameToIp } from './record-values';
 
@@ -100,6 +100,12 @@ export class Records {
   /** The table was odd (a service on a network the table does not list, two services with one ID): rebuild whole. */
   private irregular = false;
   allView!: View;
+  /**
+   * Lower-case names and SRV names whose records the last update() or apply() may have changed ('all' after a
+   * rebuild), so the answerer drops only the prepared answers that depend on them.
+   */
+  touched: ReadonlySet<string> | 'all' = 'all';
+  private touching?: Set<string>;
 
   private constructor(table: EndpointTable) {
     this.load(table);
@@ -118,7 +124,11 @@ export class Records {
 
   /** Repeats a change update() made on an equal Records (one that saw the same tables or changes). */
   apply(change: RecordsChange): void {
-    if (change.kind === 'full') return this.load(change.table);
+    if (change.kind === 'full') {
+      this.touched = 'all';
+      return this.load(change.table);
+    }
+    this.touched = this.touching = new Set();
     for (const id of change.removed) {
       const old = this.services.get(id);
       if (!old) continue;
@@ -131,6 +141,7 @@ export class Records {
       this.add(svc.serviceId, svc);
       this.services.set(svc.serviceId, svc);
     }
+    this.touching = undefined;
   }
 
   private diff(next: EndpointTable): RecordsChange {
@@ -193,6 +204,7 @@ export class Records {
       const n = this.net(id);
       for (const [k, v] of p.names) n.names.add(k, owner, v);
       for (const [k, v] of p.srv) n.srv.add(k, owner, v);
+      this.touch(p);
       for (const [k, v] of p.ptr) n.ptr.add(k, owner, v);
     }
     for (const [ip, nets] of parts.askers) this.askers.add(ip, owner, this.interned(nets));
@@ -205,9 +217,17 @@ export class Records {
       const n = this.net(id);
       for (const k of p.names.keys()) n.names.remove(k, owner);
       for (const k of p.srv.keys()) n.srv.remove(k, owner);
+      this.touch(p);
       for (const k of p.ptr.keys()) n.ptr.remove(k, owner);
     }
     for (const ip of parts.askers.keys()) this.askers.remove(ip, owner);
+  }
+
+  /** Remembers the names a delta touches (a rebuild touches everything and remembers nothing). */
+  private touch(p: NetworkPart): void {
+    if (!this.touching) return;
+    for (const k of p.names.keys()) this.touching.add(k);
+    for (const k of p.srv.keys()) this.touching.add(k);
   }
 
   private net(id: string): NetworkIndex {
