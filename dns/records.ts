@@ -6,17 +6,17 @@
  *
  * The table follows endpoint tables incrementally: update(next) finds the services whose DNS-relevant fields
  * changed (service-records.ts: sameForDns), withdraws what their old versions contributed and adds what the new
- * ones do; every key remembers its owners (record-owners.ts), so a name several services share keeps the others'
- * records. The result equals build(next) exactly (test/unit/dns-records-incremental.test.ts). A change of the
+ * ones do; every key keeps the parts it was merged from (merged-map.ts), so a name several services share keeps
+ * the others' records. The result equals build(next) exactly (test/unit/dns-records-incremental.test.ts). A change of the
  * network list or anything odd (a service on an unlisted network, two services with one ID) rebuilds whole.
  * Readers never see half an update: update() and apply() run in one synchronous step, and the UDP and TCP hot
  * paths are synchronous too, so every query is answered entirely before or entirely after a change. The same
  * change can be applied elsewhere (apply(): the extra UDP reader processes), so they need only the delta.
  */
 import type { EndpointTable, ServiceEndpoint } from '../mesh/endpoint-table';
-import { OwnedMap } from './record-owners';
+import { MergedMap } from './merged-map';
 import { type NameRecord, type SrvRecord, type PtrRecord, parseCidr, v4ToInt } from './record-values';
-import { type NetworkPart, serviceRecords, sameForDns, networksOf, mergeNames, mergeSrv, lastPtr, union } from './service-records';
+import { type NetworkPart, serviceRecords, sameForDns, networksOf, mergeNames, mergeSrv, lastPtr, union, nameKey, srvKey, ptrKey } from './service-records';
 
 export { type NameRecord, type SrvRecord, PtrRecord, v4ToInt, canonicalIp, reverseNameToIp } from './record-values';
 
@@ -32,9 +32,9 @@ interface NetworkIndex {
   id: string;
   /** The network's name, lower case: NAME.NETWORK answers as NAME within this network. */
   netName?: string;
-  names: OwnedMap<NameRecord>;
-  srv: OwnedMap<SrvRecord[]>;
-  ptr: OwnedMap<PtrRecord>;
+  names: MergedMap<NameRecord>;
+  srv: MergedMap<SrvRecord[]>;
+  ptr: MergedMap<PtrRecord>;
 }
 
 /** What one asker sees: its networks' indexes in order; the first network that knows a name answers (as Docker). */
@@ -87,11 +87,11 @@ export class Records {
   private nets: NetworkIndex[] = [];
   private byId = new Map<string, NetworkIndex>();
   /** Task address (on any network, ingress included) → the service-discovery networks of that task. */
-  private askers = new OwnedMap<string[]>(new Map(), (parts) => this.interned(parts.reduce((a, b) => union(a, b))));
+  private askers = this.askerMap();
   private views = new Map<string, View>();
   private netLists = new Map<string, string[]>();
   private subnets: Array<{ base: number; mask: number }> = [];
-  /** The services in the table now, by owner key (the service ID), as their records were made from. */
+  /** The services in the table now, by service ID, as their records were made from. */
   private services = new Map<string, ServiceEndpoint>();
   private networks: EndpointTable['networks'] = {};
   private ingress?: string;
@@ -132,13 +132,13 @@ export class Records {
     for (const id of change.removed) {
       const old = this.services.get(id);
       if (!old) continue;
-      this.withdraw(id, old);
+      this.withdraw(old);
       this.services.delete(id);
     }
     for (const svc of change.upserts) {
       const old = this.services.get(svc.serviceId);
-      if (old) this.withdraw(svc.serviceId, old);
-      this.add(svc.serviceId, svc);
+      if (old) this.withdraw(old);
+      this.add(svc);
       this.services.set(svc.serviceId, svc);
     }
     this.touching = undefined;
@@ -153,7 +153,11 @@ export class Records {
       if (seen.has(svc.serviceId)) return full;
       seen.add(svc.serviceId);
       const old = this.services.get(svc.serviceId);
-      if (old && sameForDns(old, svc)) continue;
+      if (old && sameForDns(old, svc)) {
+        // Hold the new table's object, not the old one, so an unchanged service is not kept in memory twice.
+        if (old !== svc) this.services.set(svc.serviceId, svc);
+        continue;
+      }
       if (!this.knowsNetworksOf(svc)) return full;
       upserts.push(svc);
     }
@@ -168,7 +172,7 @@ export class Records {
   private load(table: EndpointTable): void {
     this.nets = [];
     this.byId = new Map();
-    this.askers = new OwnedMap<string[]>(new Map(), (parts) => this.interned(parts.reduce((a, b) => union(a, b))));
+    this.askers = this.askerMap();
     this.views = new Map();
     this.netLists = new Map();
     this.subnets = [];
@@ -184,43 +188,46 @@ export class Records {
       const s = parseCidr(info.subnet);
       if (s) this.subnets.push(s);
     }
-    table.services.forEach((svc, i) => {
+    for (const svc of table.services) {
       if (!this.knowsNetworksOf(svc)) this.irregular = true;
       // Two services with one ID (never from the publisher) still both answer; the table is then rebuilt whole.
-      let owner = svc.serviceId;
-      if (this.services.has(owner)) {
-        this.irregular = true;
-        owner = `${owner}\0${i}`;
-      }
-      this.services.set(owner, svc);
-      this.add(owner, svc);
-    });
+      if (this.services.has(svc.serviceId)) this.irregular = true;
+      this.services.set(svc.serviceId, svc);
+      this.add(svc);
+    }
     this.allView = this.view(this.nets.map((n) => n.id));
   }
 
-  private add(owner: string, svc: ServiceEndpoint): void {
+  private add(svc: ServiceEndpoint): void {
     const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
     for (const [id, p] of parts.nets) {
       const n = this.net(id);
-      for (const [k, v] of p.names) n.names.add(k, owner, v);
-      for (const [k, v] of p.srv) n.srv.add(k, owner, v);
+      for (const [k, v] of p.names) n.names.add(k, v);
+      for (const [k, v] of p.srv) n.srv.add(k, v);
+      for (const [k, v] of p.ptr) n.ptr.add(k, v);
       this.touch(p);
-      for (const [k, v] of p.ptr) n.ptr.add(k, owner, v);
     }
-    for (const [ip, nets] of parts.askers) this.askers.add(ip, owner, this.interned(nets));
+    for (const [ip, nets] of parts.askers) this.askers.add(ip, this.interned(nets));
   }
 
-  /** Takes back exactly what add() put in for this version of the service; other owners' records stay. */
-  private withdraw(owner: string, svc: ServiceEndpoint): void {
+  /**
+   * Takes back exactly what add() put in for this version of the service (recomputed: the same service gives
+   * the same parts, and the networks have not changed, or this would be a rebuild); other services' parts stay.
+   */
+  private withdraw(svc: ServiceEndpoint): void {
     const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
     for (const [id, p] of parts.nets) {
       const n = this.net(id);
-      for (const k of p.names.keys()) n.names.remove(k, owner);
-      for (const k of p.srv.keys()) n.srv.remove(k, owner);
+      for (const [k, v] of p.names) n.names.remove(k, v);
+      for (const [k, v] of p.srv) n.srv.remove(k, v);
+      for (const [k, v] of p.ptr) n.ptr.remove(k, v);
       this.touch(p);
-      for (const k of p.ptr.keys()) n.ptr.remove(k, owner);
     }
-    for (const ip of parts.askers.keys()) this.askers.remove(ip, owner);
+    for (const [ip, nets] of parts.askers) this.askers.remove(ip, nets);
+  }
+
+  private askerMap(): MergedMap<string[]> {
+    return new MergedMap<string[]>(new Map(), (parts) => this.interned(parts.reduce((a, b) => union(a, b))), (nets) => nets.join(','));
   }
 
   /** Remembers the names a delta touches (a rebuild touches everything and remembers nothing). */
@@ -233,7 +240,7 @@ export class Records {
   private net(id: string): NetworkIndex {
     let n = this.byId.get(id);
     if (!n) {
-      n = { id, netName: this.netName(id), names: new OwnedMap(new Map(), mergeNames), srv: new OwnedMap(new Map(), mergeSrv), ptr: new OwnedMap(new Map(), lastPtr) };
+      n = { id, netName: this.netName(id), names: new MergedMap(new Map(), mergeNames, nameKey), srv: new MergedMap(new Map(), mergeSrv, srvKey), ptr: new MergedMap(new Map(), lastPtr, ptrKey) };
       this.byId.set(id, n);
       this.nets.push(n);
     }

@@ -3,7 +3,7 @@
  * (the service and its aliases, `tasks.` names, task names), SRV lists and PTR entries, and per task address the
  * networks its asker sees. records.ts adds these parts to its indexes and withdraws them again when the service
  * changes or goes; how parts of several services combine on one key is here too (mergeNames, mergeSrv,
- * lastPtr), next to the code that makes them. sameForDns() says whether two versions of a service would
+ * lastPtr, and the content keys that order and identify parts), next to the code that makes them. sameForDns() says whether two versions of a service would
  * contribute the same — it compares exactly the fields serviceRecords() reads, so a field it starts to read must
  * be compared there too (the incremental property test catches a miss).
  */
@@ -110,9 +110,22 @@ export function mergeSrv(parts: SrvRecord[][]): SrvRecord[] {
   return out;
 }
 
-/** Two services claiming one address's PTR (a misconfiguration): the later owner wins, as a later write would. */
+/** Two services claiming one address's PTR (a misconfiguration): the last part (by content key) wins. */
 export function lastPtr(parts: PtrRecord[]): PtrRecord {
   return parts[parts.length - 1];
+}
+
+/** Content keys (merged-map.ts): equal for equal parts, so they order parts and find the one to withdraw. */
+export function nameKey(r: NameRecord): string {
+  return `${r.taskIps ? 't' : 'v'} ${r.v4.join(',')} ${r.v6.join(',')}`;
+}
+
+export function srvKey(list: SrvRecord[]): string {
+  return list.map((r) => `${r.taskIps ? 't' : 'v'} ${r.port} ${r.target}`).join('|');
+}
+
+export function ptrKey(r: PtrRecord): string {
+  return `${r.taskIps ? 't' : 'v'} ${r.name}`;
 }
 
 /** Network lists of one address from several services: each network once, in order of first mention. */

@@ -90,7 +90,7 @@ test('records: removing one of two services that share an alias keeps the other 
   const b = svc('sb', 'beta', '10.0.2.2');
   const both: EndpointTable = { networks: NETWORKS, services: [b, a] };
   const r = Records.build(both);
-  assert.deepEqual(r.allView.lookup('shared')?.v4, ['10.0.1.2', '10.0.2.2'], 'merged in service-ID order, whatever the table order');
+  assert.deepEqual(r.allView.lookup('shared')?.v4, ['10.0.1.2', '10.0.2.2'], 'merged in content order, whatever the table order');
   assert.deepEqual(r.allView.srv('_http._tcp.shared'), [{ port: 80, target: 'shared', taskIps: false }], 'one SRV entry (same port and target)');
   const change = r.update({ networks: NETWORKS, services: [b] });
   assert.deepEqual(change, { kind: 'delta', upserts: [], removed: ['sa'] });
