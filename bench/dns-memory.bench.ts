@@ -10,9 +10,15 @@
  * them from memory; an empty one prepares each again), plus memory after the changes (it must not grow).
  * Goal: ≤ 100 MB. The endpoint table itself is the publisher's and is not counted (one copy is alive at each
  * measurement; every change makes a new table with new objects throughout, as the publisher does).
- * Usage: node --expose-gc dist/bench/dns-memory.bench.js [--services 10000] [--tasks 10] [--changes 20]
+ * Last, with --readers N (default 2; 0 skips it), the whole resolver with N extra UDP reader processes on
+ * 127.0.0.1 (port 0): how long apply() of a one-task change takes until every reader answers from it — the delay
+ * before a new task may be reported RUNNING.
+ * Usage: node --expose-gc dist/bench/dns-memory.bench.js [--services 10000] [--tasks 10] [--changes 20] [--readers 2]
  */
 import { performance } from 'node:perf_hooks';
+import { systemClock } from '../control/base/clock';
+import { silentLogger } from '../control/base/log';
+import { DnsResolver } from '../dns/dns-resolver';
 import type { EndpointTable } from '../mesh/endpoint-table';
 import { Answerer } from '../dns/answer';
 import { Records } from '../dns/records';
@@ -26,6 +32,7 @@ const arg = (name: string, def: number): number => {
 const SERVICES = arg('services', 10_000);
 const TASKS = arg('tasks', 10);
 const CHANGES = arg('changes', 20);
+const READERS = arg('readers', 2);
 /** Services whose names are asked after each change: 3 names each, within the answerer's memo (20,000 entries). */
 const WARM = Math.min(SERVICES, 6000);
 const GOAL_MB = 100;
@@ -123,6 +130,28 @@ function changeTimings(answerer: Answerer, t: EndpointTable): { full: number[]; 
   return { full, inc, fullAnswer, incAnswer, last: t };
 }
 
+/** apply() of one-task changes on a started resolver with READERS extra reader processes, until all answer. */
+async function readerTimings(t: EndpointTable): Promise<{ first: number; changes: number[] }> {
+  const dns = new DnsResolver({ address: '127.0.0.1', port: 0, clock: systemClock, logger: silentLogger, upstreams: [], searchDomains: [], udpReaders: READERS });
+  await dns.start();
+  try {
+    let t0 = performance.now();
+    await dns.apply(t);
+    const first = performance.now() - t0;
+    const changes: number[] = [];
+    for (let c = 0; c < Math.min(CHANGES, 8); c++) {
+      const next = oneTaskChanged(t, Math.floor(((c + 0.5) * t.services.length) / 8), 1000 + c);
+      t0 = performance.now();
+      await dns.apply(next);
+      changes.push(performance.now() - t0);
+      t = next;
+    }
+    return { first, changes };
+  } finally {
+    await dns.stop();
+  }
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
@@ -169,6 +198,12 @@ async function main(): Promise<void> {
     ],
   );
   console.log(`resolver memory after ${CHANGES} changes: ${mb(totalAfter)} MB (heap ${mb(afterChanges.heap - before.heap)}, buffers ${mb(afterChanges.external - before.external)}); before them ${mb(total)} MB`);
+  if (READERS > 0) {
+    const r = await readerTimings(t);
+    console.log(
+      `\nresolver with ${READERS} extra UDP readers: first table ${r.first.toFixed(0)} ms; one-task change until every reader answers: median ${median(r.changes).toFixed(0)} ms (${r.changes.map((x) => x.toFixed(0)).join(' ')})`,
+    );
+  }
   if (!answered) process.exitCode = 1;
   // Keep both alive until measured.
   void records.owns('svc0');
