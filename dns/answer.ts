@@ -1,13 +1,14 @@
 /**
- * Query → response, from the record table (records.ts), which this answerer owns and updates. Two paths give the same bytes: the fast path handles the
- * common case (one A or AAAA question for a name we own, at most a plain EDNS0 OPT, nothing else in the packet):
- * the answer is prepared once per view and question bytes (memoized: a repeat is one map lookup), then served by
- * copying it and patching the ID, or, when it is a shuffled list of task IPs, by writing the few records straight
- * into one Buffer. The general path decodes with dns-packet and handles everything (EDNS options, SRV, PTR,
- * NXDOMAIN for our names, FORMERR, truncation) and tells the server when a name must be forwarded. A test holds
- * the two paths byte-identical, so the fast path is an optimisation, never a second behaviour. Names are echoed
- * in the client's own case (0x20 randomisation keeps working) and written uncompressed, as dns-packet writes them.
- * A table change drops only the prepared answers whose names it touched (forget()); the rest stay warm.
+ * Query → response, from the record table (records.ts), which this answerer owns and updates. Two paths give
+ * the same bytes: the fast path handles the common case (one A or AAAA question for a name we own, at most a
+ * plain EDNS0 OPT, nothing else in the packet): the answer is prepared once per view and question bytes
+ * (memoized: a repeat is one map lookup), then served by copying it and patching the ID, or, when it is a
+ * shuffled list of task IPs, by writing the few records straight into one Buffer. The general path decodes with
+ * dns-packet and handles everything (EDNS options, SRV, PTR, NXDOMAIN for our names, FORMERR, truncation) and
+ * tells the server when a name must be forwarded. A test holds the two paths byte-identical, so the fast path is
+ * an optimisation, never a second behaviour. Names are echoed in the client's own case (0x20 randomisation keeps
+ * working) and written uncompressed, as dns-packet writes them. A table change drops only the prepared answers
+ * whose names it touched (forget()); the rest stay warm.
  */
 import * as dnsPacket from 'dns-packet';
 import type { EndpointTable } from '../mesh/endpoint-table';

@@ -7,8 +7,9 @@
  * The table follows endpoint tables incrementally: update(next) finds the services whose DNS-relevant fields
  * changed (service-records.ts: sameForDns), withdraws what their old versions contributed and adds what the new
  * ones do; every key keeps the parts it was merged from (merged-map.ts), so a name several services share keeps
- * the others' records. The result equals build(next) exactly (test/unit/dns-records-incremental.test.ts). A change of the
- * network list or anything odd (a service on an unlisted network, two services with one ID) rebuilds whole.
+ * the others' records. The result equals build(next) exactly (test/unit/dns-records-incremental.test.ts). A
+ * change of the network list or anything odd (a service on an unlisted network, two services with one ID)
+ * rebuilds whole.
  * Readers never see half an update: update() and apply() run in one synchronous step, and the UDP and TCP hot
  * paths are synchronous too, so every query is answered entirely before or entirely after a change. The same
  * change can be applied elsewhere (apply(): the extra UDP reader processes), so they need only the delta.

@@ -3,9 +3,10 @@
  * (the service and its aliases, `tasks.` names, task names), SRV lists and PTR entries, and per task address the
  * networks its asker sees. records.ts adds these parts to its indexes and withdraws them again when the service
  * changes or goes; how parts of several services combine on one key is here too (mergeNames, mergeSrv,
- * lastPtr, and the content keys that order and identify parts), next to the code that makes them. sameForDns() says whether two versions of a service would
- * contribute the same — it compares exactly the fields serviceRecords() reads, so a field it starts to read must
- * be compared there too (the incremental property test catches a miss).
+ * lastPtr, and the content keys that order and identify parts), next to the code that makes them. sameForDns()
+ * says whether two versions of a service would contribute the same — it compares exactly the fields
+ * serviceRecords() reads, so a field it starts to read must be compared there too (the incremental property test
+ * catches a miss).
  */
 import type { ServiceEndpoint } from '../mesh/endpoint-table';
 import { type NameRecord, type SrvRecord, PtrRecord, canonicalIp } from './record-values';

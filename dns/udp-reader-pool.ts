@@ -4,8 +4,9 @@
  * anyway, to hand it to a reader that replaces one that died). A new reader gets the whole current table with the
  * socket; after that every reader gets each change as the main process's records computed it (a delta of the
  * services that changed; the whole table only when the networks change), in order over its IPC channel, and
- * applies it to its own copy. apply() resolves once all live readers answer from the change, so "RUNNING only once the resolver answers for the task" holds for every
- * reader, not only the main one. Counters are the readers' latest reports (every second), summed by the caller.
+ * applies it to its own copy. apply() resolves once all live readers answer from the change, so "RUNNING only
+ * once the resolver answers for the task" holds for every reader, not only the main one. Counters are the
+ * readers' latest reports (every second), summed by the caller.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type * as dgram from 'node:dgram';

@@ -3,7 +3,8 @@
  * answers from the same fd, so queries spread over more than one CPU (Node 20 has no SO_REUSEPORT; a shared fd
  * is what the kernel offers instead: every reader waits on it, one wins each datagram). It keeps its own Records
  * (built from the table it starts with, then updated by each change the main process sends, acknowledged so the
- * resolver can tell when all readers answer for a new task) and its own forwarder and cache. It exits when the main process goes away.
+ * resolver can tell when all readers answer for a new task) and its own forwarder and cache. It exits when the
+ * main process goes away.
  */
 import * as dgram from 'node:dgram';
 import { systemClock } from '../control/base/clock';
