@@ -11,6 +11,8 @@ import { Answerer } from '../../dns/answer';
 import { fixtureTable, query, seeded } from '../../dns/test-kit';
 import { RandomTables, namesOf } from '../../dns/random-tables';
 
+const DB_TASK = '10.0.2.5'; // fixtureTable(): a db task, on network back only
+
 /** What the query handler would do: the fast path, else the general one ("forward" when the name is not ours). */
 function respond(a: Answerer, q: Buffer, source: string): string {
   const fast = a.fast(q, source, 512);
@@ -53,7 +55,7 @@ test('answerer: after every random change an updated answerer (warm memo) answer
   }
 });
 
-test('answerer: a memoized answer follows its name\'s change, and a name that was forwarded is answered once it exists', () => {
+test('answerer: a memoized answer follows its name\'s change; a name that was forwarded or NXDOMAIN is answered once it exists', () => {
   const t = fixtureTable();
   const a = new Answerer(Records.build(t), { random: seeded(1) });
   const addrs = (q: Buffer): unknown[] => (dnsPacket.decode(a.fast(q, '127.0.0.1', 512)!).answers ?? []).map((x) => (x as { data: unknown }).data);
@@ -75,6 +77,15 @@ test('answerer: a memoized answer follows its name\'s change, and a name that wa
   assert.deepEqual(addrs(query('WEB.front')), ['10.0.1.99'], 'NAME.NETWORK too');
   assert.deepEqual(addrs(query('fresh')), ['10.0.1.42'], 'answered locally now');
   assert.deepEqual(addrs(query('tasks.fresh')), ['10.0.1.43']);
+
+  // A db task (network back only) gets NXDOMAIN for web (ours, on front) — until web joins back too.
+  const rcode = (name: string, from: string): string => (dnsPacket.decode((a.general(query(name), from, 512) as { bytes: Buffer }).bytes) as unknown as { rcode: string }).rcode;
+  assert.equal(a.fast(query('web'), DB_TASK, 512), undefined);
+  assert.equal(rcode('web', DB_TASK), 'NXDOMAIN');
+  const joined = structuredClone(next);
+  joined.services[0].vips.n2 = '10.0.2.99';
+  a.update(joined);
+  assert.deepEqual(dnsPacket.decode(a.fast(query('web'), DB_TASK, 512)!).answers?.map((x) => (x as { data: unknown }).data), ['10.0.2.99'], 'answered once visible');
 
   a.update(t);
   assert.equal(a.fast(query('fresh'), '127.0.0.1', 512), undefined, 'gone again');
