@@ -90,7 +90,12 @@ class Gen {
         break;
       default:
         // Not DNS fields: sameForDns sees no change, and the answers must not either.
-        for (const b of c.backends) b.nodeId = 'node9';
+        // Nor is the order of a record's keys (tables are rebuilt by code that may list networks differently).
+        for (const b of c.backends) {
+          b.nodeId = 'node9';
+          b.addrs = Object.fromEntries(Object.entries(b.addrs).reverse());
+        }
+        c.vips = Object.fromEntries(Object.entries(c.vips).reverse());
         c.balance = 'least-connections';
         for (const p of c.ports) p.publishedPort = 9090;
     }

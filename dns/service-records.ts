@@ -31,7 +31,10 @@ export function serviceRecords(svc: ServiceEndpoint, ingress: string | undefined
   for (const b of svc.backends) for (const id of Object.keys(b.addrs)) netIds.add(id);
   netIds.delete(ingress ?? '');
   for (const b of svc.backends) {
-    const own = Object.keys(b.addrs).filter((id) => id !== ingress);
+    // Sorted, so the order of a task's addresses in the table never matters (sameForDns ignores it too).
+    const own = Object.keys(b.addrs)
+      .filter((id) => id !== ingress)
+      .sort();
     for (const ip of Object.values(b.addrs)) out.askers.set(ip, union(out.askers.get(ip), own));
   }
   for (const id of netIds) {
@@ -164,23 +167,32 @@ export function sameForDns(a: ServiceEndpoint, b: ServiceEndpoint): boolean {
   for (let i = 0; i < a.backends.length; i++) {
     if (a.backends[i].name !== b.backends[i].name || !sameStrings(a.backends[i].addrs, b.backends[i].addrs)) return false;
   }
-  const ka = Object.keys(a.aliases);
-  const kb = Object.keys(b.aliases);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    if (ka[i] !== kb[i]) return false;
-    const x = a.aliases[ka[i]];
-    const y = b.aliases[kb[i]];
-    if (x.length !== y.length || x.some((s, j) => s !== y[j])) return false;
+  let n = 0;
+  for (const k in a.aliases) {
+    const x = a.aliases[k];
+    const y = b.aliases[k];
+    if (!y || x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+    n++;
   }
-  return true;
+  return n === keyCount(b.aliases);
 }
 
-/** Same keys in the same order with the same values (key order decides the order of an asker's networks). */
+/**
+ * Same keys with the same values, in any order (nothing serviceRecords() makes depends on key order). Walks keys
+ * without allocating: this runs for every task address of every service on every table change.
+ */
 function sameStrings(a: Record<string, string>, b: Record<string, string>): boolean {
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || a[ka[i]] !== b[kb[i]]) return false;
-  return true;
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  return n === keyCount(b);
+}
+
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
 }
