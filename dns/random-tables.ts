@@ -20,6 +20,7 @@ const NAMES = ['web', 'api', 'db', 'cache', 'Queue', 'search', 'auth', 'mail'];
 const ALIASES = ['www', 'shared', 'api', 'Web', 'common', 'db'];
 const PORT_NAMES = ['http', 'grpc', 'HTTP', undefined];
 
+/** Random choices, and random services built from them, from one seed. */
 class Gen {
   private readonly r: () => number;
   private nextTask = 0;
