@@ -1,15 +1,18 @@
 /**
- * Query → response, from one immutable Records value. Two paths give the same bytes: the fast path handles the
- * common case (one A or AAAA question for a name we own, at most a plain EDNS0 OPT, nothing else in the packet):
- * the answer is prepared once per view and question bytes (memoized: a repeat is one map lookup), then served by
- * copying it and patching the ID, or, when it is a shuffled list of task IPs, by writing the few records straight
- * into one Buffer. The general path decodes with dns-packet and handles everything (EDNS options, SRV, PTR,
- * NXDOMAIN for our names, FORMERR, truncation) and tells the server when a name must be forwarded. A test holds
- * the two paths byte-identical, so the fast path is an optimisation, never a second behaviour. Names are echoed
- * in the client's own case (0x20 randomisation keeps working) and written uncompressed, as dns-packet writes them.
+ * Query → response, from the record table (records.ts), which this answerer owns and updates. Two paths give
+ * the same bytes: the fast path handles the common case (one A or AAAA question for a name we own, at most a
+ * plain EDNS0 OPT, nothing else in the packet): the answer is prepared once per view and question bytes
+ * (memoized: a repeat is one map lookup), then served by copying it and patching the ID, or, when it is a
+ * shuffled list of task IPs, by writing the few records straight into one Buffer. The general path decodes with
+ * dns-packet and handles everything (EDNS options, SRV, PTR, NXDOMAIN for our names, FORMERR, truncation) and
+ * tells the server when a name must be forwarded. A test holds the two paths byte-identical, so the fast path is
+ * an optimisation, never a second behaviour. Names are echoed in the client's own case (0x20 randomisation keeps
+ * working) and written uncompressed, as dns-packet writes them. A table change drops only the prepared answers
+ * whose names it touched (forget()); the rest stay warm.
  */
 import * as dnsPacket from 'dns-packet';
-import { Records, View, NameRecord, canonicalIp, reverseNameToIp } from './records';
+import type { EndpointTable } from '../mesh/endpoint-table';
+import { Records, View, NameRecord, canonicalIp, reverseNameToIp, type RecordsChange } from './records';
 import { RCODE, FLAG, OUR_EDNS_SIZE, responseFlags, limitFor, encodeResponse, countsFit, type Local } from './response';
 import { SoaWriter, soaAnswer } from './negative-soa';
 
@@ -32,8 +35,15 @@ export type GeneralResult =
 const MAX_PREBUILT = 20_000;
 const MAX_UDP = 4096;
 
-/** How the fast path answers one question for one view: the whole response (ID 0, RD clear), or what to shuffle. */
+/**
+ * How the fast path answers one question for one view: the whole response (ID 0, RD clear), or what to shuffle;
+ * or, with size Infinity, that it cannot because of the records (not our name, or one with SRV records).
+ */
 interface Prepared {
+  /** The question's name, lower case: a change to this name (or to a name it ends in) drops the entry. */
+  name: string;
+  /** Its first label: forget() compares this first, so most entries cost one Set lookup and no string. */
+  first: string;
   bytes?: Buffer;
   list: Buffer[];
   nameLen: number;
@@ -42,7 +52,7 @@ interface Prepared {
   /** The client's EDNS UDP size; 0 when it sent no OPT. */
   ednsSize: number;
 }
-/** Remembered too, so a question the fast path cannot take is not parsed again. */
+/** Remembered too, so a question the fast path cannot take is not parsed again (whatever the records say). */
 const NOT_FAST = 0;
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -67,6 +77,48 @@ export class Answerer {
     this.search = (opts.searchDomains ?? []).map((d) => '.' + d.toLowerCase().replace(/^\.+|\.+$/g, '')).filter((d) => d.length > 1);
     this.random = opts.random ?? Math.random;
     this.soa = new SoaWriter(this.taskTtl);
+  }
+
+  /**
+   * Brings the records to `table` and drops the prepared answers it touched. Synchronous, as the query paths are,
+   * so no query sees half a change. Returns the change, for other copies (udp-reader-pool.ts).
+   */
+  update(table: EndpointTable): RecordsChange {
+    const change = this.records.update(table);
+    this.forget(this.records.touched);
+    return change;
+  }
+
+  /** Applies a change update() made elsewhere (an extra UDP reader gets the main process's changes). */
+  apply(change: RecordsChange): void {
+    this.records.apply(change);
+    this.forget(this.records.touched);
+  }
+
+  /**
+   * Drops the prepared answers that may depend on a touched name. An answer for NAME depends on NAME itself and
+   * on the names it ends in after stripping a search domain or a network name ("web.front" is "web" in front);
+   * both are NAME cut at a dot, so that is what is checked — dropping a little too much only costs one prepare.
+   * Entries for names that were not ours (they went to the general path, then upstream) are checked alike, so a
+   * name that appears is answered locally at once. One pass over the memo (at most MAX_PREBUILT entries).
+   */
+  private forget(touched: ReadonlySet<string> | 'all'): void {
+    if (touched === 'all') {
+      this.prebuilt.clear();
+      this.memoized = 0;
+      return;
+    }
+    if (touched.size === 0) return;
+    const firsts = new Set<string>();
+    for (const name of touched) firsts.add(firstLabel(name));
+    for (const memo of this.prebuilt.values()) {
+      memo.forEach((e, key) => {
+        if (e !== NOT_FAST && firsts.has(e.first) && dependsOn(e.name, touched)) {
+          memo.delete(key);
+          this.memoized--;
+        }
+      });
+    }
   }
 
   /**
@@ -128,17 +180,19 @@ export class Answerer {
       if (o + 11 !== len || q[o] !== 0 || q[o + 1] !== 0 || q[o + 2] !== 41 || q[o + 5] !== 0 || q[o + 6] !== 0 || q[o + 9] !== 0 || q[o + 10] !== 0) return NOT_FAST;
       ednsSize = (q[o + 3] << 8) | q[o + 4] || 512;
     }
-    const rec = this.find(view, name.toLowerCase());
-    if (!rec) return NOT_FAST;
+    const lower = name.toLowerCase();
+    const first = firstLabel(lower);
+    const rec = this.find(view, lower);
+    if (!rec) return { name: lower, first, list: [], nameLen: 0, qtype, size: Infinity, ednsSize };
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
     // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.
     const soaOwner = list.length === 0 ? { owner: q.subarray(top, p + 1), writer: this.soa } : undefined;
     const size =
       12 + nameLen + 4 + list.length * (nameLen + 10) + list.reduce((s, b) => s + b.length, 0) + (soaOwner ? this.soa.size(soaOwner.owner.length) : 0) + (ednsSize ? OPT_BYTES.length : 0);
-    if (rec.taskIps && list.length > 1) return { list, nameLen, qtype, size, ednsSize }; // shuffled per query
+    if (rec.taskIps && list.length > 1) return { name: lower, first, list, nameLen, qtype, size, ednsSize }; // shuffled per query
     const bytes = writeAnswer(q, nameLen, list, rec.taskIps ? this.taskTtl : this.vipTtl, qtype, size, ednsSize > 0, soaOwner);
-    return { bytes, list, nameLen, qtype, size, ednsSize };
+    return { name: lower, first, bytes, list, nameLen, qtype, size, ednsSize };
   }
 
   /** The general path: decode, answer what is ours, say "forward" for the rest, FORMERR or drop what is broken. */
@@ -282,6 +336,18 @@ export class Answerer {
     }
     return b;
   }
+}
+
+function firstLabel(name: string): string {
+  const dot = name.indexOf('.');
+  return dot < 0 ? name : name.slice(0, dot);
+}
+
+/** True when the name, or the name cut at one of its dots, is touched. */
+function dependsOn(name: string, touched: ReadonlySet<string>): boolean {
+  if (touched.has(name)) return true;
+  for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) if (touched.has(name.slice(0, i))) return true;
+  return false;
 }
 
 /** Label bytes the fast path accepts: letters, digits, '-', '_' (anything else takes the general path). */

@@ -1,7 +1,8 @@
 /**
  * The node's embedded resolver as one Component and EndpointSink: start() binds the listeners, apply(table)
- * rebuilds the record table and swaps in a new Answerer whole (the picker pattern: the hot path never sees a
- * half-built table), stop() closes everything. Upstreams come from the options or from the host's resolv.conf.
+ * updates the record table in place — only the services that changed, in one synchronous step, so the hot path
+ * never sees half a change (records.ts) — and sends the same change to the extra UDP readers; stop() closes
+ * everything. Upstreams come from the options or from the host's resolv.conf.
  */
 import type { Component } from '../control/base/component';
 import type { Clock } from '../control/base/clock';
@@ -57,6 +58,7 @@ export class DnsResolver implements Component, EndpointSink {
   private readonly upstreams: Upstream[];
   private readers?: UdpReaderPool;
   private table: EndpointTable = EMPTY;
+  private readonly answerer: Answerer;
 
   constructor(private readonly opts: DnsResolverOptions) {
     const conf =
@@ -74,7 +76,13 @@ export class DnsResolver implements Component, EndpointSink {
       maxInFlight: opts.maxInFlight,
       cacheSize: opts.cacheSize,
     });
-    this.server = new DnsServer({ address: opts.address, port: opts.port, logger: opts.logger, answerer: this.answerer(EMPTY), forwarder: this.forwarder });
+    this.answerer = new Answerer(Records.build(EMPTY), {
+      vipTtl: opts.vipTtl,
+      taskTtl: opts.taskTtl,
+      searchDomains: this.search,
+      random: opts.random,
+    });
+    this.server = new DnsServer({ address: opts.address, port: opts.port, logger: opts.logger, answerer: this.answerer, forwarder: this.forwarder });
   }
 
   /** The bound port (useful with port 0). */
@@ -105,8 +113,8 @@ export class DnsResolver implements Component, EndpointSink {
   /** Resolves once every reader answers from this table (at once without extra readers). */
   apply(table: EndpointTable): void | Promise<void> {
     this.table = table;
-    this.server.setAnswerer(this.answerer(table));
-    return this.readers?.apply(table);
+    const change = this.answerer.update(table);
+    return this.readers?.apply(change, table);
   }
 
   /** Process ids of the extra UDP readers running now. */
@@ -128,14 +136,5 @@ export class DnsResolver implements Component, EndpointSink {
       maxInFlight: this.opts.maxInFlight,
       cacheSize: this.opts.cacheSize,
     };
-  }
-
-  private answerer(table: EndpointTable): Answerer {
-    return new Answerer(Records.build(table), {
-      vipTtl: this.opts.vipTtl,
-      taskTtl: this.opts.taskTtl,
-      searchDomains: this.search,
-      random: this.opts.random,
-    });
   }
 }

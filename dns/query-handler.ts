@@ -17,8 +17,8 @@ export class QueryHandler {
   readonly counters = new DnsCounters();
 
   constructor(
-    /** Swapped whole on every table change; a query in progress finishes with the one it started with. */
-    public answerer: Answerer,
+    /** Updated in place on table changes (between two queries: handle() is synchronous up to forwarding). */
+    readonly answerer: Answerer,
     private readonly forwarder: Forwarder,
   ) {}
 

@@ -1,65 +1,65 @@
 /**
- * The record table: a pure function from an endpoint table to per-network name indexes (forward names, SRV names,
- * PTR entries) plus the scoping rule. A name is visible to an asking task only through the networks it shares with
- * the target, and the asker is known by its source address; an address that is no task's (the node itself, a
- * process on the host) sees every service-discovery network. The ingress network is never one: Docker has no DNS
- * on ingress, and neither do we. Everything here is immutable after build(), so the server can swap a whole
- * Records value on every table change and readers never see half an update.
+ * The record table: per-network name indexes (forward names, SRV names, PTR entries) plus the scoping rule. A
+ * name is visible to an asking task only through the networks it shares with the target, and the asker is known
+ * by its source address; an address that is no task's (the node itself, a process on the host) sees every
+ * service-discovery network. The ingress network is never one: Docker has no DNS on ingress, and neither do we.
+ *
+ * The table follows endpoint tables incrementally: update(next) finds the services whose DNS-relevant fields
+ * changed (service-records.ts: sameForDns), withdraws what their old versions contributed and adds what the new
+ * ones do; every key keeps the parts it was merged from (merged-map.ts), so a name several services share keeps
+ * the others' records. The result equals build(next) exactly (test/unit/dns-records-incremental.test.ts). A
+ * change of the network list or anything odd (a service on an unlisted network, two services with one ID)
+ * rebuilds whole.
+ * Readers never see half an update: update() and apply() run in one synchronous step, and the UDP and TCP hot
+ * paths are synchronous too, so every query is answered entirely before or entirely after a change. The same
+ * change can be applied elsewhere (apply(): the extra UDP reader processes), so they need only the delta.
  */
 import type { EndpointTable, ServiceEndpoint } from '../mesh/endpoint-table';
+import { MergedMap } from './merged-map';
+import { type NameRecord, type SrvRecord, type PtrRecord, parseCidr, v4ToInt } from './record-values';
+import { type NetworkPart, serviceRecords, sameForDns, networksOf, mergeNames, mergeSrv, lastPtr, union, nameKey, srvKey, ptrKey } from './service-records';
 
-/** Addresses answered for one name in one network. */
-export interface NameRecord {
-  v4: string[];
-  v6: string[];
-  /** True when the addresses are task IPs (short TTL, shuffled); false for VIPs (long TTL, stable). */
-  taskIps: boolean;
-}
+export { type NameRecord, type SrvRecord, PtrRecord, v4ToInt, canonicalIp, reverseNameToIp } from './record-values';
 
-export interface SrvRecord {
-  port: number;
-  /** A name this resolver answers too: the service (VIP mode) or a task name (dnsrr). */
-  target: string;
-  taskIps: boolean;
-}
-
-/** A reverse entry; the NAME.NETWORK text is made when asked (PTR queries are rare, tasks are many). */
-export class PtrRecord {
-  constructor(
-    private readonly base: string,
-    private readonly netName: string | undefined,
-    readonly taskIps: boolean,
-  ) {}
-
-  get name(): string {
-    return this.netName ? `${this.base}.${this.netName}` : this.base;
-  }
-}
+/** What changed between two tables, as update() found it; apply() repeats it on another Records (a reader process). */
+export type RecordsChange =
+  /** Rebuild from this table (first table, networks changed, or an odd table). */
+  | { kind: 'full'; table: EndpointTable }
+  /** Services added or changed (whole, new version) and IDs of services gone; nothing else moved. */
+  | { kind: 'delta'; upserts: ServiceEndpoint[]; removed: string[] };
 
 /** One network's names; keys are lower case, without the trailing dot. */
 interface NetworkIndex {
   id: string;
   /** The network's name, lower case: NAME.NETWORK answers as NAME within this network. */
   netName?: string;
-  names: Map<string, NameRecord>;
-  srv: Map<string, SrvRecord[]>;
-  ptr: Map<string, PtrRecord>;
+  names: MergedMap<NameRecord>;
+  srv: MergedMap<SrvRecord[]>;
+  ptr: MergedMap<PtrRecord>;
 }
 
 /** What one asker sees: its networks' indexes in order; the first network that knows a name answers (as Docker). */
 export class View {
+  private readonly names: Array<{ netName?: string; names: Map<string, NameRecord> }>;
+  private readonly srvs: Array<Map<string, SrvRecord[]>>;
+  private readonly ptrs: Array<Map<string, PtrRecord>>;
+
   constructor(
     readonly key: string,
-    private readonly nets: NetworkIndex[],
-  ) {}
+    nets: NetworkIndex[],
+  ) {
+    this.names = nets.map((n) => ({ netName: n.netName, names: n.names.values }));
+    this.srvs = nets.map((n) => n.srv.values);
+    this.ptrs = nets.map((n) => n.ptr.values);
+  }
 
   lookup(name: string): NameRecord | undefined {
-    for (const n of this.nets) {
+    for (const n of this.names) {
       const r = n.names.get(name);
       if (r) return r;
     }
     // Docker's sandbox also answers NAME.NETWORK as NAME within that network (not stored twice: 100k tasks).
-    for (const n of this.nets) {
+    for (const n of this.names) {
       if (!n.netName || name.length <= n.netName.length + 1 || !name.endsWith(n.netName) || name[name.length - n.netName.length - 1] !== '.') continue;
       const r = n.names.get(name.slice(0, -n.netName.length - 1));
       if (r) return r;
@@ -68,16 +68,16 @@ export class View {
   }
 
   srv(name: string): SrvRecord[] | undefined {
-    for (const n of this.nets) {
-      const r = n.srv.get(name);
+    for (const s of this.srvs) {
+      const r = s.get(name);
       if (r) return r;
     }
     return undefined;
   }
 
   ptr(ip: string): PtrRecord | undefined {
-    for (const n of this.nets) {
-      const r = n.ptr.get(ip);
+    for (const p of this.ptrs) {
+      const r = p.get(ip);
       if (r) return r;
     }
     return undefined;
@@ -85,95 +85,181 @@ export class View {
 }
 
 export class Records {
-  private readonly nets: NetworkIndex[] = [];
+  private nets: NetworkIndex[] = [];
+  private byId = new Map<string, NetworkIndex>();
   /** Task address (on any network, ingress included) → the service-discovery networks of that task. */
-  private readonly askers = new Map<string, string[]>();
-  private readonly views = new Map<string, View>();
-  private readonly netLists = new Map<string, string[]>();
-  private readonly subnets: Array<{ base: number; mask: number }> = [];
-  readonly allView: View;
+  private askers = this.askerMap();
+  private views = new Map<string, View>();
+  private netLists = new Map<string, string[]>();
+  private subnets: Array<{ base: number; mask: number }> = [];
+  /** The services in the table now, by service ID, as their records were made from. */
+  private services = new Map<string, ServiceEndpoint>();
+  private networks: EndpointTable['networks'] = {};
+  private ingress?: string;
+  /** The network list and ingress ID the indexes were built for: when they change, everything is rebuilt. */
+  private networksKey = '';
+  /** The table was odd (a service on a network the table does not list, two services with one ID): rebuild whole. */
+  private irregular = false;
+  allView!: View;
+  /**
+   * Lower-case names and SRV names whose records the last update() or apply() may have changed ('all' after a
+   * rebuild), so the answerer drops only the prepared answers that depend on them.
+   */
+  touched: ReadonlySet<string> | 'all' = 'all';
+  private touching?: Set<string>;
 
   private constructor(table: EndpointTable) {
-    const ingress = table.ingressNetworkId;
-    const byId = new Map<string, NetworkIndex>();
-    const net = (id: string): NetworkIndex => {
-      let n = byId.get(id);
-      if (!n) {
-        n = { id, netName: table.networks[id]?.name?.toLowerCase() || undefined, names: new Map(), srv: new Map(), ptr: new Map() };
-        byId.set(id, n);
-        this.nets.push(n);
-      }
-      return n;
-    };
-    // Networks in the table's order first, so "first network wins" is deterministic.
-    for (const [id, info] of Object.entries(table.networks)) {
-      if (id === ingress) continue;
-      net(id);
-      const s = parseCidr(info.subnet);
-      if (s) this.subnets.push(s);
-    }
-    for (const svc of table.services) this.addService(svc, table, ingress, net);
-    this.allView = this.view(this.nets.map((n) => n.id));
+    this.load(table);
   }
 
   static build(table: EndpointTable): Records {
     return new Records(table);
   }
 
-  private addService(svc: ServiceEndpoint, table: EndpointTable, ingress: string | undefined, net: (id: string) => NetworkIndex): void {
-    const netIds = new Set<string>([...Object.keys(svc.vips), ...Object.keys(svc.aliases)]);
-    for (const b of svc.backends) for (const id of Object.keys(b.addrs)) netIds.add(id);
-    netIds.delete(ingress ?? '');
-    for (const b of svc.backends) {
-      const own = Object.keys(b.addrs).filter((id) => id !== ingress);
-      for (const ip of Object.values(b.addrs)) this.askers.set(ip, this.interned(merge(this.askers.get(ip), own)));
-    }
-    for (const id of netIds) {
-      const n = net(id);
-      const netName = n.netName;
-      const add = (name: string, ips: string[], taskIps: boolean): void => addName(n.names, name.toLowerCase(), ips, taskIps);
-      const tasks = svc.backends.filter((b) => b.addrs[id]);
-      const taskIps = tasks.map((b) => b.addrs[id]);
-      const vip = svc.vips[id];
-      const names = [svc.serviceName, ...(svc.aliases[id] ?? [])];
-      for (const name of names) {
-        if (svc.mode === 'dnsrr') add(name, taskIps, true);
-        else if (vip) add(name, [vip], false);
-        add(`tasks.${name}`, taskIps, true);
-      }
-      for (const b of tasks) {
-        add(b.name, [b.addrs[id]], true);
-        n.ptr.set(canonicalIp(b.addrs[id]), new PtrRecord(b.name, netName, true));
-      }
-      if (vip && svc.mode === 'vip') {
-        n.ptr.set(canonicalIp(vip), new PtrRecord(svc.serviceName, netName, false));
-      }
-      this.addSrv(n, svc, names, tasks.map((b) => b.name));
-    }
+  /** Brings the table to `next` and says what changed (send that to other copies: apply()). */
+  update(next: EndpointTable): RecordsChange {
+    const change = this.diff(next);
+    this.apply(change);
+    return change;
   }
 
-  /** _PORTNAME._PROTO.NAME for named ports, and _PROTO.NAME for every port of that protocol. */
-  private addSrv(n: NetworkIndex, svc: ServiceEndpoint, names: string[], taskNames: string[]): void {
-    for (const base of names) {
-      const b = base.toLowerCase();
-      const targets = (port: number): SrvRecord[] =>
-        svc.mode === 'dnsrr' ? taskNames.map((t) => ({ port, target: t, taskIps: true })) : [{ port, target: base, taskIps: false }];
-      for (const p of svc.ports) {
-        const recs = targets(p.targetPort);
-        const push = (key: string): void => {
-          const list = n.srv.get(key) ?? [];
-          for (const r of recs) if (!list.some((x) => x.port === r.port && x.target === r.target)) list.push(r);
-          n.srv.set(key, list);
-        };
-        if (p.name) push(`_${p.name.toLowerCase()}._${p.protocol}.${b}`);
-        push(`_${p.protocol}.${b}`);
-      }
+  /** Repeats a change update() made on an equal Records (one that saw the same tables or changes). */
+  apply(change: RecordsChange): void {
+    if (change.kind === 'full') {
+      this.touched = 'all';
+      return this.load(change.table);
     }
+    this.touched = this.touching = new Set();
+    for (const id of change.removed) {
+      const old = this.services.get(id);
+      if (!old) continue;
+      this.withdraw(old);
+      this.services.delete(id);
+    }
+    for (const svc of change.upserts) {
+      const old = this.services.get(svc.serviceId);
+      if (old) this.withdraw(old);
+      this.add(svc);
+      this.services.set(svc.serviceId, svc);
+    }
+    this.touching = undefined;
+  }
+
+  private diff(next: EndpointTable): RecordsChange {
+    const full: RecordsChange = { kind: 'full', table: next };
+    if (this.irregular || networksKey(next) !== this.networksKey) return full;
+    const upserts: ServiceEndpoint[] = [];
+    const seen = new Set<string>();
+    for (const svc of next.services) {
+      if (seen.has(svc.serviceId)) return full;
+      seen.add(svc.serviceId);
+      const old = this.services.get(svc.serviceId);
+      if (old && sameForDns(old, svc)) {
+        // Hold the new table's object, not the old one, so an unchanged service is not kept in memory twice.
+        if (old !== svc) this.services.set(svc.serviceId, svc);
+        continue;
+      }
+      if (!this.knowsNetworksOf(svc)) return full;
+      upserts.push(svc);
+    }
+    const removed: string[] = [];
+    if (seen.size !== this.services.size || upserts.length > 0) {
+      for (const id of this.services.keys()) if (!seen.has(id)) removed.push(id);
+    }
+    return { kind: 'delta', upserts, removed };
+  }
+
+  /** Rebuilds every index from the table (first table, networks changed, odd tables). */
+  private load(table: EndpointTable): void {
+    this.nets = [];
+    this.byId = new Map();
+    this.askers = this.askerMap();
+    this.views = new Map();
+    this.netLists = new Map();
+    this.subnets = [];
+    this.services = new Map();
+    this.networks = table.networks;
+    this.ingress = table.ingressNetworkId;
+    this.networksKey = networksKey(table);
+    this.irregular = false;
+    // Networks in the table's order first, so "first network wins" is deterministic.
+    for (const [id, info] of Object.entries(table.networks)) {
+      if (id === this.ingress) continue;
+      this.net(id);
+      const s = parseCidr(info.subnet);
+      if (s) this.subnets.push(s);
+    }
+    for (const svc of table.services) {
+      if (!this.knowsNetworksOf(svc)) this.irregular = true;
+      // Two services with one ID (never from the publisher) still both answer; the table is then rebuilt whole.
+      if (this.services.has(svc.serviceId)) this.irregular = true;
+      this.services.set(svc.serviceId, svc);
+      this.add(svc);
+    }
+    this.allView = this.view(this.nets.map((n) => n.id));
+  }
+
+  private add(svc: ServiceEndpoint): void {
+    const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
+    for (const [id, p] of parts.nets) {
+      const n = this.net(id);
+      for (const [k, v] of p.names) n.names.add(k, v);
+      for (const [k, v] of p.srv) n.srv.add(k, v);
+      for (const [k, v] of p.ptr) n.ptr.add(k, v);
+      this.touch(p);
+    }
+    for (const [ip, nets] of parts.askers) this.askers.add(ip, this.interned(nets));
+  }
+
+  /**
+   * Takes back exactly what add() put in for this version of the service (recomputed: the same service gives
+   * the same parts, and the networks have not changed, or this would be a rebuild); other services' parts stay.
+   */
+  private withdraw(svc: ServiceEndpoint): void {
+    const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
+    for (const [id, p] of parts.nets) {
+      const n = this.net(id);
+      for (const [k, v] of p.names) n.names.remove(k, v);
+      for (const [k, v] of p.srv) n.srv.remove(k, v);
+      for (const [k, v] of p.ptr) n.ptr.remove(k, v);
+      this.touch(p);
+    }
+    for (const [ip, nets] of parts.askers) this.askers.remove(ip, nets);
+  }
+
+  private askerMap(): MergedMap<string[]> {
+    return new MergedMap<string[]>(new Map(), (parts) => this.interned(parts.reduce((a, b) => union(a, b))), (nets) => nets.join(','));
+  }
+
+  /** Remembers the names a delta touches (a rebuild touches everything and remembers nothing). */
+  private touch(p: NetworkPart): void {
+    if (!this.touching) return;
+    for (const k of p.names.keys()) this.touching.add(k);
+    for (const k of p.srv.keys()) this.touching.add(k);
+  }
+
+  private net(id: string): NetworkIndex {
+    let n = this.byId.get(id);
+    if (!n) {
+      n = { id, netName: this.netName(id), names: new MergedMap(new Map(), mergeNames, nameKey), srv: new MergedMap(new Map(), mergeSrv, srvKey), ptr: new MergedMap(new Map(), lastPtr, ptrKey) };
+      this.byId.set(id, n);
+      this.nets.push(n);
+    }
+    return n;
+  }
+
+  private netName(id: string): string | undefined {
+    return this.networks[id]?.name?.toLowerCase() || undefined;
+  }
+
+  /** True when every network the service mentions is listed in the table (or is the ingress network). */
+  private knowsNetworksOf(svc: ServiceEndpoint): boolean {
+    return networksOf(svc).every((id) => id === this.ingress || this.networks[id] !== undefined);
   }
 
   /** The view of the asker at this source address (cached: few distinct network sets exist). */
   viewFor(source: string): View {
-    const nets = this.askers.get(source);
+    const nets = this.askers.values.get(source);
     return nets ? this.view(nets) : this.allView;
   }
 
@@ -209,72 +295,6 @@ export class Records {
   }
 }
 
-/** Shared by every record without addresses of a family (never written to: addName replaces it first). */
-const NONE: string[] = [];
-
-function addName(names: Map<string, NameRecord>, key: string, ips: string[], taskIps: boolean): void {
-  const r = names.get(key) ?? { v4: NONE, v6: NONE, taskIps };
-  for (const ip of ips) {
-    const v6 = ip.includes(':');
-    const list = v6 ? r.v6 : r.v4;
-    if (list.includes(ip)) continue;
-    if (list === NONE) {
-      if (v6) r.v6 = [ip];
-      else r.v4 = [ip];
-    } else list.push(ip);
-  }
-  r.taskIps = r.taskIps || taskIps;
-  names.set(key, r);
-}
-
-function merge(a: string[] | undefined, b: string[]): string[] {
-  return a ? [...new Set([...a, ...b])] : b;
-}
-
-export function v4ToInt(ip: string): number | undefined {
-  const p = ip.split('.');
-  if (p.length !== 4) return undefined;
-  let x = 0;
-  for (const s of p) {
-    const n = Number(s);
-    if (!/^\d{1,3}$/.test(s) || n > 255) return undefined;
-    x = x * 256 + n;
-  }
-  return x >>> 0;
-}
-
-function parseCidr(cidr: string): { base: number; mask: number } | undefined {
-  const [ip, len] = cidr.split('/');
-  const x = v4ToInt(ip);
-  const bits = Number(len ?? 32);
-  if (x === undefined || !(bits >= 0 && bits <= 32)) return undefined;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { base: (x & mask) >>> 0, mask };
-}
-
-/** IPv6 in its full, lower-case 8×4-hex form so PTR keys match however the table spelled them; IPv4 as is. */
-export function canonicalIp(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  const [head, tail] = ip.toLowerCase().split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => g.padStart(4, '0')).join(':');
-}
-
-/** The address a reverse name stands for ("4.3.2.1.in-addr.arpa" → "1.2.3.4"), or undefined. */
-export function reverseNameToIp(name: string): string | undefined {
-  if (name.endsWith('.in-addr.arpa')) {
-    const p = name.slice(0, -'.in-addr.arpa'.length).split('.');
-    if (p.length !== 4) return undefined;
-    const ip = p.reverse().join('.');
-    return v4ToInt(ip) === undefined ? undefined : ip;
-  }
-  if (name.endsWith('.ip6.arpa')) {
-    const p = name.slice(0, -'.ip6.arpa'.length).split('.');
-    if (p.length !== 32 || !p.every((c) => /^[0-9a-f]$/.test(c))) return undefined;
-    const hex = p.reverse().join('');
-    return hex.match(/.{4}/g)!.join(':');
-  }
-  return undefined;
+function networksKey(t: EndpointTable): string {
+  return JSON.stringify([t.ingressNetworkId ?? null, t.networks]);
 }

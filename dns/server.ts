@@ -46,11 +46,6 @@ export class DnsServer {
     return this.handler.counters;
   }
 
-  /** Swap in answers built from a new table; queries already in progress finish with the old one. */
-  setAnswerer(a: Answerer): void {
-    this.handler.answerer = a;
-  }
-
   /** The bound UDP socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen(). */
   get udpSocket(): dgram.Socket | undefined {
     return this.udp;

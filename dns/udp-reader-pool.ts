@@ -1,9 +1,12 @@
 /**
  * Extra UDP readers for the resolver: N child processes (udp-reader-process.ts) that each receive the resolver's
  * bound UDP socket and answer from it, next to the main process, which keeps reading too (it must hold the socket
- * anyway, to hand it to a reader that replaces one that died). Every table goes to every reader; apply() resolves
- * once all live readers answer from it, so "RUNNING only once the resolver answers for the task" holds for every
- * reader, not only the main one. Counters are the readers' latest reports (every second), summed by the caller.
+ * anyway, to hand it to a reader that replaces one that died). A new reader gets the whole current table with the
+ * socket; after that every reader gets each change as the main process's records computed it (a delta of the
+ * services that changed; the whole table only when the networks change), in order over its IPC channel, and
+ * applies it to its own copy. apply() resolves once all live readers answer from the change, so "RUNNING only
+ * once the resolver answers for the task" holds for every reader, not only the main one. Counters are the
+ * readers' latest reports (every second), summed by the caller.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type * as dgram from 'node:dgram';
@@ -12,6 +15,7 @@ import type { Clock, Timer } from '../control/base/clock';
 import type { Logger } from '../control/base/log';
 import type { EndpointTable } from '../mesh/endpoint-table';
 import type { DnsCountersSnapshot } from './counters';
+import type { RecordsChange } from './records';
 import type { FromReader, ReaderConfig, ToReader } from './udp-reader-protocol';
 
 export interface UdpReaderPoolOptions {
@@ -58,11 +62,14 @@ export class UdpReaderPool {
     await this.settled(this.gen);
   }
 
-  /** Sends the table to every reader; resolves when all live readers answer from it. */
-  apply(table: EndpointTable): Promise<void> {
+  /**
+   * Sends the change (which brought the main process to `table`) to every reader; resolves when all live readers
+   * answer from it. A reader started later gets `table` whole.
+   */
+  apply(change: RecordsChange, table: EndpointTable): Promise<void> {
     this.table = table;
     const gen = ++this.gen;
-    for (const r of this.readers) send(r.child, { kind: 'table', gen, table });
+    for (const r of this.readers) send(r.child, { kind: 'change', gen, change });
     const late = this.opts.clock.setTimeout(() => {
       for (const r of this.readers) {
         if (r.applied >= gen) continue;

@@ -2,8 +2,9 @@
  * An extra UDP reader: a child process that receives the resolver's bound UDP socket from the main process and
  * answers from the same fd, so queries spread over more than one CPU (Node 20 has no SO_REUSEPORT; a shared fd
  * is what the kernel offers instead: every reader waits on it, one wins each datagram). It keeps its own Records
- * (rebuilt from each table the main process sends, acknowledged so the resolver can tell when all readers
- * answer for a new task) and its own forwarder and cache. It exits when the main process goes away.
+ * (built from the table it starts with, then updated by each change the main process sends, acknowledged so the
+ * resolver can tell when all readers answer for a new task) and its own forwarder and cache. It exits when the
+ * main process goes away.
  */
 import * as dgram from 'node:dgram';
 import { systemClock } from '../control/base/clock';
@@ -36,7 +37,6 @@ function plain(fields?: Record<string, unknown>): Record<string, unknown> | unde
 }
 
 function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dgram.Socket): void {
-  const answerer = (t: EndpointTable): Answerer => new Answerer(Records.build(t), config.answer);
   const forwarder = new Forwarder({
     upstreams: config.upstreams,
     clock: systemClock,
@@ -45,7 +45,8 @@ function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dg
     maxInFlight: config.maxInFlight,
     cacheSize: config.cacheSize,
   });
-  const handler = new QueryHandler(answerer(table), forwarder);
+  const answerer = new Answerer(Records.build(table), config.answer);
+  const handler = new QueryHandler(answerer, forwarder);
   // Attached in the same tick the socket arrives, so no datagram is read before there is a listener.
   sock.on('message', (msg, rinfo) => {
     if (rinfo.port === 0) return;
@@ -56,8 +57,9 @@ function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dg
   sock.on('error', (err) => ipcLogger.warn('dns reader udp socket error', { err }));
   tell({ kind: 'applied', gen });
   process.on('message', (m: ToReader) => {
-    if (m.kind !== 'table') return;
-    handler.answerer = answerer(m.table);
+    if (m.kind !== 'change') return;
+    // One synchronous step between two datagrams: no query sees half the change.
+    answerer.apply(m.change);
     tell({ kind: 'applied', gen: m.gen });
   });
   setInterval(() => tell({ kind: 'counters', snapshot: handler.counters.snapshot() }), COUNTERS_PERIOD_MS).unref();

@@ -1,10 +1,12 @@
 /**
  * The messages between the resolver (udp-reader-pool.ts) and its extra UDP reader processes
- * (udp-reader-process.ts). Tables travel whole, by structured clone (fork's 'advanced' serialization): a reader
- * rebuilds its own Records from them exactly as the main process does, so every reader answers alike.
+ * (udp-reader-process.ts), by structured clone (fork's 'advanced' serialization). A reader starts from the whole
+ * table, then applies each change the main process's records made (records.ts: RecordsChange — usually the few
+ * services that changed) with the same code, in the same order, so every reader answers alike.
  */
 import type { EndpointTable } from '../mesh/endpoint-table';
 import type { AnswerOptions } from './answer';
+import type { RecordsChange } from './records';
 import type { DnsCountersSnapshot } from './counters';
 import type { Upstream } from './forwarder';
 
@@ -20,7 +22,8 @@ export interface ReaderConfig {
 export type ToReader =
   /** Sent once, with the shared UDP socket as the handle. */
   | { kind: 'init'; config: ReaderConfig; gen: number; table: EndpointTable }
-  | { kind: 'table'; gen: number; table: EndpointTable };
+  /** Brings the reader from generation gen-1 to gen; changes arrive in order, none is skipped. */
+  | { kind: 'change'; gen: number; change: RecordsChange };
 
 export type FromReader =
   /** The reader answers from table generation `gen` (or a newer one) from now on. */

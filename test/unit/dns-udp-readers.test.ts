@@ -1,7 +1,8 @@
 // Extra UDP reader processes sharing the resolver's socket: while the main process's event loop is blocked (a
 // synchronous child client runs), only the readers can answer, so these tests see exactly what they serve. They
 // check that readers answer at all, that apply() returns only once every reader answers from the new table (and
-// with the right scoping), that a reader that dies is replaced, and that stop() leaves no process behind.
+// with the right scoping), that a change reaches them as a delta they apply to their own records, that a reader
+// that dies is replaced, and that stop() leaves no process behind.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { systemClock } from '../../control/base/clock';
 import { silentLogger } from '../../control/base/log';
 import { DnsResolver } from '../../dns/dns-resolver';
 import { bigTable } from '../../dns/test-kit';
+import { Records } from '../../dns/records';
 
 const HOST = '127.0.0.41';
 const resolvers: DnsResolver[] = [];
@@ -64,6 +66,24 @@ test('readers answer while the main process cannot, and apply() waits until all 
   assert.deepEqual(new Set(askBlocked(dns.port, 'svc5', 40)), new Set(['NOERROR 10.1.0.7']), 'every reader knows svc5 once apply() resolved');
   await dns.apply(bigTable(2, 2));
   assert.deepEqual(new Set(askBlocked(dns.port, 'svc5', 40)), new Set(['SERVFAIL ']), 'and forgets it with the next table');
+  await dns.stop();
+});
+
+test('a task that starts in one service reaches every reader as a delta, and one that stops is gone from all', async () => {
+  const dns = await started(2, 5);
+  const before = bigTable(5, 2);
+  const next = structuredClone(before);
+  next.services[3].backends.push({ taskId: 'new1', name: 'svc3.3.new1', nodeId: 'node1', addrs: { net: '10.1.9.9' } });
+  assert.equal(Records.build(before).update(next).kind, 'delta', 'a one-service change travels as a delta');
+  assert.deepEqual(new Set(askBlocked(dns.port, 'svc3.3.new1', 10)), new Set(['SERVFAIL ']), 'not there yet');
+  await dns.apply(next);
+  assert.deepEqual(new Set(askBlocked(dns.port, 'svc3.3.new1', 40)), new Set(['NOERROR 10.1.9.9']), 'every reader answers for the new task');
+  assert.deepEqual(new Set(askBlocked(dns.port, 'svc2', 20)), new Set(['NOERROR 10.1.0.4']), 'and still for the others');
+  const stopped = structuredClone(next);
+  stopped.services[3].backends.splice(0, 1);
+  await dns.apply(stopped);
+  assert.deepEqual(new Set(askBlocked(dns.port, 'svc3.1.t3x0', 40)), new Set(['SERVFAIL ']), 'the stopped task is gone from every reader');
+  assert.deepEqual(new Set(askBlocked(dns.port, 'svc3.3.new1', 20)), new Set(['NOERROR 10.1.9.9']));
   await dns.stop();
 });
 
