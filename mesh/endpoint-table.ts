@@ -66,7 +66,12 @@ export interface EndpointTable {
 
 /** Whatever consumes endpoint tables (a mesh backend, the DNS server). */
 export interface EndpointSink {
-  /** Called with the whole table after every change; implementations diff against what they have. */
+  /**
+   * Called with the whole table after every change; implementations diff against what they have. Tables are
+   * never changed after they are handed over, and a service that did not change is the same ServiceEndpoint
+   * object as in the previous table (control/endpoints/endpoint-table-builder.ts), so a sink may skip it by
+   * identity.
+   */
   apply(table: EndpointTable): void | Promise<void>;
   /** Resolves once every table handed to apply() is in force (rules in the kernel, listeners open). */
   settled?(): Promise<void>;

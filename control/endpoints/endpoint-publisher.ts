@@ -15,12 +15,11 @@
 import type { Component } from '../base/component';
 import type { Clock } from '../base/clock';
 import type { Logger } from '../base/log';
-import type { Network, Service, Task } from '../api/types';
 import { rank } from '../api/task-state';
-import type { Store } from '../store/store';
+import type { ReadTx, Store, StoreEvent } from '../store/store';
 import { StoreReactor } from '../store/store-reactor';
-import { containerName } from '../agent/templates';
-import { ACCOUNTING_LABEL, BALANCE_LABEL, type Balance, type EndpointSink, type EndpointTable, type ServiceEndpoint } from '../../mesh/endpoint-table';
+import type { EndpointSink } from '../../mesh/endpoint-table';
+import { EndpointTableBuilder } from './endpoint-table-builder';
 import type { TaskGate } from '../agent/task-gate';
 
 const GATE_TIMEOUT_MS = 5000;
@@ -28,7 +27,7 @@ const GATE_TIMEOUT_MS = 5000;
 export class EndpointPublisher implements Component, TaskGate {
   readonly name = 'endpoint-publisher';
   private reactor: StoreReactor;
-  private last = '';
+  private readonly builder = new EndpointTableBuilder();
   /** Tasks the agent started and is about to report RUNNING: backends already. */
   private readonly admitted = new Set<string>();
   /** Tasks the agent is about to stop: backends no more, whatever the store says. */
@@ -50,12 +49,18 @@ export class EndpointPublisher implements Component, TaskGate {
       evictLingerMs?: number;
     },
   ) {
-    this.reactor = new StoreReactor({ ...opts, on: ['task', 'service', 'network'], job: () => this.publish(), what: 'publishing endpoints' });
+    // Every commit's events go to the builder (what to read again); the run itself is coalesced as ever.
+    const on = (events: StoreEvent[]): boolean => {
+      this.builder.note(events);
+      return events.some((e) => e.kind === 'task' || e.kind === 'service' || e.kind === 'network');
+    };
+    this.reactor = new StoreReactor({ ...opts, on, job: () => this.publish(), what: 'publishing endpoints' });
   }
 
   async start(): Promise<void> {
     await this.publish();
     this.reactor.start();
+    this.builder.invalidate(); // commits during the first publish came before the watch: the next run reads all
   }
 
   async stop(): Promise<void> {
@@ -66,12 +71,14 @@ export class EndpointPublisher implements Component, TaskGate {
   admit(taskId: string): Promise<void> {
     this.evicted.delete(taskId);
     this.admitted.add(taskId);
+    this.builder.noteTask(taskId);
     return this.waitForPublish('admit', taskId);
   }
 
   async evict(taskId: string): Promise<void> {
     this.admitted.delete(taskId);
     this.evicted.add(taskId);
+    this.builder.noteTask(taskId);
     await this.waitForPublish('evict', taskId);
     const linger = this.opts.evictLingerMs ?? 0;
     if (linger > 0) await new Promise<void>((r) => this.opts.clock.setTimeout(r, linger));
@@ -96,16 +103,11 @@ export class EndpointPublisher implements Component, TaskGate {
 
   private async publish(): Promise<void> {
     const gen = this.requested;
-    const table = this.opts.store.view((tx) => {
-      const tasks = tx.list('task');
-      this.forgetSettled(tasks);
-      return buildEndpointTable(tx.list('service'), tasks, tx.list('network'), { admitted: this.admitted, evicted: this.evicted });
+    const { table, changed } = this.opts.store.view((tx) => {
+      this.forgetSettled(tx);
+      return this.builder.build(tx, { admitted: this.admitted, evicted: this.evicted });
     });
-    const text = JSON.stringify(table);
-    if (text !== this.last) {
-      this.last = text;
-      for (const sink of this.opts.sinks) await sink.apply(table);
-    }
+    if (changed) for (const sink of this.opts.sinks) await sink.apply(table);
     // Confirmation is awaited aside, so a slow sink holds the gate's callers, never the next table.
     if (this.waiters.length) void Promise.all(this.opts.sinks.map((sink) => sink.settled?.())).then(() => this.release(gen), () => this.release(gen));
   }
@@ -116,77 +118,14 @@ export class EndpointPublisher implements Component, TaskGate {
   }
 
   /** Gate entries end once the store agrees: an admitted task shows RUNNING, an evicted one has ended or gone. */
-  private forgetSettled(tasks: Task[]): void {
-    if (!this.admitted.size && !this.evicted.size) return;
-    const byId = new Map(tasks.map((t) => [t.ID, t]));
+  private forgetSettled(tx: ReadTx): void {
     for (const id of this.admitted) {
-      const t = byId.get(id);
+      const t = tx.get('task', id);
       if (!t || rank(t.Status.State) >= rank('running') || t.DesiredState !== 'running') this.admitted.delete(id);
     }
     for (const id of this.evicted) {
-      const t = byId.get(id);
+      const t = tx.get('task', id);
       if (!t || rank(t.Status.State) > rank('running')) this.evicted.delete(id);
     }
   }
-}
-
-const plain = (cidr: string): string => cidr.split('/')[0];
-
-/** Which tasks the node's gate has let in early or taken out early (see EndpointPublisher). */
-export interface GateOverrides {
-  admitted: ReadonlySet<string>;
-  evicted: ReadonlySet<string>;
-}
-
-const NO_OVERRIDES: GateOverrides = { admitted: new Set(), evicted: new Set() };
-
-/** A task that serves traffic now: RUNNING and wanted running, or admitted by the gate; never one being stopped. */
-export function isBackend(t: Task, gate: GateOverrides = NO_OVERRIDES): boolean {
-  if (t.DesiredState !== 'running' || gate.evicted.has(t.ID)) return false;
-  if (t.Status.State === 'running') return true;
-  return gate.admitted.has(t.ID) && rank(t.Status.State) < rank('running');
-}
-
-/** Pure: the endpoint table for these objects. */
-export function buildEndpointTable(services: Service[], tasks: Task[], networks: Network[], gate: GateOverrides = NO_OVERRIDES): EndpointTable {
-  const byService = new Map<string, Task[]>();
-  for (const t of tasks) {
-    if (!isBackend(t, gate)) continue;
-    let list = byService.get(t.ServiceID);
-    if (!list) byService.set(t.ServiceID, (list = []));
-    list.push(t);
-  }
-  const out: ServiceEndpoint[] = services.map((s) => ({
-    serviceId: s.ID,
-    serviceName: s.Spec.Name,
-    mode: s.Endpoint.Spec.Mode ?? 'vip',
-    // The API validated the label; anything else here (an older store) falls back to the default.
-    balance: s.Spec.Labels?.[BALANCE_LABEL] === 'least-connections' ? 'least-connections' : ('round-robin' as Balance),
-    ...(s.Spec.Labels?.[ACCOUNTING_LABEL] === 'bytes' ? { accounting: true } : {}),
-    vips: Object.fromEntries((s.Endpoint.VirtualIPs ?? []).map((v) => [v.NetworkID, plain(v.Addr)])),
-    aliases: Object.fromEntries((s.Spec.TaskTemplate.Networks ?? []).filter((n) => n.Aliases?.length).map((n) => [n.Target, n.Aliases!])),
-    ports: (s.Endpoint.Ports ?? [])
-      .filter((p) => p.PublishedPort && p.TargetPort)
-      .map((p) => ({
-        ...(p.Name ? { name: p.Name } : {}),
-        protocol: p.Protocol ?? 'tcp',
-        targetPort: p.TargetPort!,
-        publishedPort: p.PublishedPort!,
-        publishMode: p.PublishMode ?? 'ingress',
-        ...(p.HostIP ? { hostIP: p.HostIP } : {}),
-      })),
-    backends: (byService.get(s.ID) ?? [])
-      .sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0) || a.ID.localeCompare(b.ID))
-      .map((t) => ({
-        taskId: t.ID,
-        name: containerName(t),
-        nodeId: t.NodeID ?? '',
-        addrs: Object.fromEntries((t.NetworksAttachments ?? []).filter((a) => a.Addresses.length).map((a) => [a.Network.ID, plain(a.Addresses[0])])),
-      })),
-  }));
-  return {
-    ingressNetworkId: networks.find((n) => n.Ingress)?.ID,
-    networks: Object.fromEntries(networks.map((n) => [n.ID, { name: n.Name, subnet: n.IPAM?.Config?.[0]?.Subnet ?? '' }])),
-    services: out.sort((a, b) => a.serviceName.localeCompare(b.serviceName)),
-  };
 }

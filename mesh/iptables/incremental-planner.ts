@@ -9,6 +9,8 @@ import type { EndpointTable, ServiceEndpoint } from '../endpoint-table';
 import { assemble, planService, serviceContext, sortedServices, type NodeContext, type RulesModel, type ServicePlan } from './plan';
 
 interface Cached {
+  /** The table's object: the same object is the same content (the publisher reuses unchanged services). */
+  svc: ServiceEndpoint;
   /** serviceFingerprint(): equal text, equal plan (given the same context). */
   content: string;
   plan: ServicePlan;
@@ -30,9 +32,13 @@ export class IncrementalPlanner {
     const next = new Map<string, Cached>();
     let replanned = 0;
     const plans = sortedServices(table).map((svc) => {
-      const content = serviceFingerprint(svc);
       const hit = this.cache.get(svc.serviceId);
-      const entry = hit && hit.content === content ? hit : (replanned++, { content, plan: planService(svc, ctx) });
+      let entry: Cached;
+      if (hit && hit.svc === svc) entry = hit;
+      else {
+        const content = serviceFingerprint(svc);
+        entry = hit && hit.content === content ? { ...hit, svc } : (replanned++, { svc, content, plan: planService(svc, ctx) });
+      }
       next.set(svc.serviceId, entry);
       return entry.plan;
     });

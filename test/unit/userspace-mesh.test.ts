@@ -11,7 +11,7 @@ import { planListeners, socketsFor } from '../../mesh/userspace/listener-plan';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
 import { zeroCounters } from '../../mesh/userspace/port-proxy';
 import type { EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
-import { buildEndpointTable } from '../../control/endpoints/endpoint-publisher';
+import { buildEndpointTable } from '../../control/endpoints/build-endpoint-table';
 import { fakeService, fakeTask } from '../fakes/objects';
 import { ACCOUNTING_LABEL, BALANCE_LABEL } from '../../mesh/endpoint-table';
 
