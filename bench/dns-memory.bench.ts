@@ -9,7 +9,8 @@
  * before — and the time to answer the names of WARM services again after each (a memo that survives answers
  * them from memory; an empty one prepares each again), plus memory after the changes (it must not grow).
  * Goal: ≤ 100 MB. The endpoint table itself is the publisher's and is not counted (one copy is alive at each
- * measurement; every change makes a new table with new objects throughout, as the publisher does).
+ * measurement; a change makes a new table that shares every unchanged service object with the last one, as the
+ * publisher's table builder does).
  * Last, with --readers N (default 2; 0 skips it), the whole resolver with N extra UDP reader processes on
  * 127.0.0.1 (port 0): how long apply() of a one-task change takes until every reader answers from it — the delay
  * before a new task may be reported RUNNING.
@@ -78,11 +79,13 @@ async function usedBytes(): Promise<{ heap: number; external: number }> {
 
 /** The table after one task of service `s` was replaced by a new task `n` (new name, new address). */
 function oneTaskChanged(t: EndpointTable, s: number, n: number): EndpointTable {
-  const next = structuredClone(t);
-  const svc = next.services[s];
+  // As the publisher gives it (control/endpoints/endpoint-table-builder.ts): a new table in which only the changed
+  // service is a new object; every other service, and the changed one's other backends, are the previous objects.
   const id = `new${n}x${s}abcdefghijklmnopq`;
-  svc.backends[0] = { taskId: id, name: `${svc.serviceName}.1.${id}`, nodeId: 'node1', addrs: { net: ip(0x900000, n) } };
-  return next;
+  const services = t.services.map((svc, i) =>
+    i === s ? { ...svc, backends: [{ taskId: id, name: `${svc.serviceName}.1.${id}`, nodeId: 'node1', addrs: { net: ip(0x900000, n) } }, ...svc.backends.slice(1)] } : svc,
+  );
+  return { ...t, services };
 }
 
 /** Asks every question once; returns how many were answered and the ms. */
