@@ -30,7 +30,16 @@ export interface AnswerOptions {
 export type GeneralResult =
   | { kind: 'drop'; reason: string }
   | { kind: 'answer'; bytes: Buffer; rcode: number; qtype: string; truncated: boolean }
-  | { kind: 'forward'; query: dnsPacket.Packet; question: dnsPacket.Question; limit: number; edns: boolean };
+  | ForwardResult;
+
+/** "Not ours: forward it". `query` is the decoded query when the general path decoded it (fastForward() does not). */
+export interface ForwardResult {
+  kind: 'forward';
+  query?: dnsPacket.Packet;
+  question: dnsPacket.Question;
+  limit: number;
+  edns: boolean;
+}
 
 const MAX_PREBUILT = 20_000;
 const MAX_UDP = 4096;
@@ -51,6 +60,8 @@ interface Prepared {
   size: number;
   /** The client's EDNS UDP size; 0 when it sent no OPT. */
   ednsSize: number;
+  /** Set when the name is not ours in any way (the general path would forward it): its question, as decoded. */
+  forward?: dnsPacket.Question;
 }
 /** Remembered too, so a question the fast path cannot take is not parsed again (whatever the records say). */
 const NOT_FAST = 0;
@@ -153,6 +164,19 @@ export class Answerer {
     return patch(writeAnswer(q, e.nameLen, this.shuffle(e.list), this.taskTtl, e.qtype, e.size, e.ednsSize > 0), q, true);
   }
 
+  /**
+   * What the general path would give for a plain A/AAAA query whose name is not ours in any way — "forward", with
+   * the question and the client's size limit — from the fast path's memo, so it is not decoded; undefined when
+   * the memo has no such entry (call after fast(), which makes it). A test holds it equal to general().
+   */
+  fastForward(q: Buffer, source: string, maxSize: number): ForwardResult | undefined {
+    if (q.length < 17 || (q[2] & 0xfe) !== 0 || q[4] !== 0 || q[5] !== 1 || q[6] | q[7] | q[8] | q[9] | q[10] | (q[11] & 0xfe)) return undefined;
+    const e = this.prebuilt.get(this.records.viewFor(source))?.get(q.toString('latin1', 12));
+    if (!e || !e.forward) return undefined;
+    const limit = maxSize > MAX_UDP || !e.ednsSize ? maxSize : Math.min(MAX_UDP, Math.max(512, e.ednsSize));
+    return { kind: 'forward', question: e.forward, limit, edns: e.ednsSize > 0 };
+  }
+
   /** Parses the question once and decides how the fast path answers it (or that it cannot). */
   private prepare(q: Buffer, view: View): Prepared | typeof NOT_FAST {
     const len = q.length;
@@ -183,7 +207,13 @@ export class Answerer {
     const lower = name.toLowerCase();
     const first = firstLabel(lower);
     const rec = this.find(view, lower);
-    if (!rec) return { name: lower, first, list: [], nameLen: 0, qtype, size: Infinity, ednsSize };
+    if (!rec) {
+      // Remember whether the general path would forward it (not a SRV name, not ours in another network...): the
+      // same decision, made once, so a forwarded name costs no decode per query (fastForward()).
+      const question: dnsPacket.Question = { name, type: qtype === TYPE_A ? 'A' : 'AAAA', class: 'IN' };
+      const forward = this.resolve(view, question) === undefined ? question : undefined;
+      return { name: lower, first, list: [], nameLen: 0, qtype, size: Infinity, ednsSize, ...(forward ? { forward } : {}) };
+    }
     const list = qtype === TYPE_A ? this.bytesOf(rec).v4 : this.bytesOf(rec).v6;
     const nameLen = p + 1 - 12;
     // No address of this type (AAAA for a VIP): NOERROR with no records, and the SOA that bounds its caching.

@@ -6,6 +6,7 @@
  * handle(): every step is guarded, counted and dropped, and the caller goes on.
  */
 import { performance } from 'node:perf_hooks';
+import * as dnsPacket from 'dns-packet';
 import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
 import { DnsCounters } from './counters';
@@ -35,7 +36,8 @@ export class QueryHandler {
         c.observe(performance.now() - t0);
         return reply(fast);
       }
-      const r = a.general(q, source, maxSize);
+      // A plain question for a name that is not ours skips the decode: the fast path's memo already knows.
+      const r = a.fastForward(q, source, maxSize) ?? a.general(q, source, maxSize);
       if (r.kind === 'drop') {
         c.dropped++;
         return reply(undefined);
@@ -65,7 +67,7 @@ export class QueryHandler {
             }
             if (out.kind === 'answer' && out.cached) c.cacheHits++;
             const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
-            const { bytes, truncated } = encodeResponse(r.query, r.question, local, r.limit, r.edns);
+            const { bytes, truncated } = encodeResponse(r.query ?? dnsPacket.decode(q), r.question, local, r.limit, r.edns);
             c.count(r.question.type, RCODE_NAME[local.rcode] ?? String(local.rcode));
             if (truncated) c.truncated++;
             c.observe(performance.now() - t0);
