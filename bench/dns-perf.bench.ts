@@ -250,32 +250,27 @@ async function forwarding(forwardFile: string, shoal: MakeShoal): Promise<void> 
   const directOne = await runDnsperf(DNSMASQ, DNSMASQ_PORT, forwardFile, undefined, true);
   const fwdNotes: string[] = [];
   const fwdRows: (string | number)[][] = [['dnsmasq directly', Math.round(direct.qps), direct.latencyMs.toFixed(3), directOne.latencyMs.toFixed(3), '', '1.00x', '1.00x', '', '']];
-  for (const [i, readers] of READERS.entries()) {
-    const address = `127.0.0.${62 + i}`;
-    const s = await shoal(readers, address, [{ host: DNSMASQ, port: DNSMASQ_PORT }]);
-    const p = await measureShoal(s, address, forwardFile);
-    const one = await measureShoal(s, address, forwardFile, true);
-    fwdRows.push([
-      `via shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
-      `+${(one.latencyMs - directOne.latencyMs).toFixed(3)}`, ratio(direct.qps / p.qps), ratio(one.latencyMs / directOne.latencyMs), p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
-    ]);
-    fwdNotes.push(`via shoal ${readers + 1} (main process's forwarder): ${JSON.stringify(s.counters().forwarder)}`);
-    await s.stop();
-  }
+  // Shoal with each reader count in front of `upstream`: at full load and one query at a time.
+  const viaShoal = async (upstream: string, firstAddress: number, label: string, vs: number, vsOne?: number): Promise<void> => {
+    for (const [i, readers] of READERS.entries()) {
+      const address = `127.0.0.${firstAddress + i}`;
+      const s = await shoal(readers, address, [{ host: upstream, port: DNSMASQ_PORT }]);
+      const p = await measureShoal(s, address, forwardFile);
+      const one = await measureShoal(s, address, forwardFile, true);
+      fwdRows.push([
+        `via shoal, ${readers + 1} reader${readers ? 's' : ''}${label}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
+        vsOne === undefined ? '' : `+${(one.latencyMs - vsOne).toFixed(3)}`, ratio(vs / p.qps), vsOne === undefined ? '' : ratio(one.latencyMs / vsOne), p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
+      ]);
+      const c = s.counters();
+      fwdNotes.push(`via shoal ${readers + 1}${label}: forwarded ${c.forwarded}, cache hits ${c.cacheHits}; main process's forwarder ${JSON.stringify(c.forwarder)}`);
+      await s.stop();
+    }
+  };
+  await viaShoal(DNSMASQ, 62, '', direct.qps, directOne.latencyMs);
   // The same names with TTL 60: after the first query of each, Shoal answers from its cache.
   const directTtl = await runDnsperf(DNSMASQ_TTL, DNSMASQ_PORT, forwardFile);
   fwdRows.push(['dnsmasq directly, TTL 60', Math.round(directTtl.qps), directTtl.latencyMs.toFixed(3), '', '', '1.00x', '', '', '']);
-  for (const [i, readers] of READERS.entries()) {
-    const address = `127.0.0.${66 + i}`;
-    const s = await shoal(readers, address, [{ host: DNSMASQ_TTL, port: DNSMASQ_PORT }]);
-    const p = await measureShoal(s, address, forwardFile);
-    const one = await measureShoal(s, address, forwardFile, true);
-    fwdRows.push([
-      `via shoal, ${readers + 1} reader${readers ? 's' : ''}, cached`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3), '', ratio(directTtl.qps / p.qps), '', p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
-    ]);
-    fwdNotes.push(`via shoal ${readers + 1}, cached (main process's counters): cache hits ${s.counters().cacheHits}, forwarded ${s.counters().forwarded}`);
-    await s.stop();
-  }
+  await viaShoal(DNSMASQ_TTL, 66, ', cached', directTtl.qps);
   console.log(`\n${before} → ${load()}; forwarded names: ${FORWARDED} names only the upstream (dnsmasq) knows, TTL 0 so each query is forwarded; goal: cost ≤ 1.1x asking the upstream directly`);
   printTable(['path', 'qps', 'avg ms', 'one-at-a-time ms', 'added ms', 'qps cost', 'latency cost', 'shoal CPU µs/query', 'µs/query one at a time'], fwdRows);
   for (const n of fwdNotes) console.log(n);

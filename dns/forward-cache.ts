@@ -5,47 +5,32 @@
  */
 import type * as dnsPacket from 'dns-packet';
 import type { Clock } from '../control/base/clock';
-
-interface Entry {
-  packet: dnsPacket.Packet;
-  stored: number;
-  expires: number;
-}
+import { ExpiringMap } from './expiring-map';
 
 export class ForwardCache {
-  private readonly map = new Map<string, Entry>();
+  private readonly map: ExpiringMap<dnsPacket.Packet>;
 
   constructor(
-    private readonly clock: Clock,
-    private readonly maxEntries: number,
+    clock: Clock,
+    maxEntries: number,
     private readonly maxTtl: number,
-  ) {}
+  ) {
+    this.map = new ExpiringMap(clock, maxEntries);
+  }
 
   get(key: string): dnsPacket.Packet | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    const now = this.clock.now();
-    if (now >= e.expires) {
-      this.map.delete(key);
-      return undefined;
-    }
-    const age = Math.floor((now - e.stored) / 1000);
-    if (age === 0) return e.packet;
+    const hit = this.map.get(key);
+    if (!hit) return undefined;
+    const { value: packet, ageSeconds: age } = hit;
+    if (age === 0) return packet;
     const older = (rs: dnsPacket.Answer[] | undefined): dnsPacket.Answer[] =>
       (rs ?? []).map((r) => (r.type === 'OPT' ? r : { ...r, ttl: Math.max(0, ((r as { ttl?: number }).ttl ?? 0) - age) }) as dnsPacket.Answer);
-    return { ...e.packet, answers: older(e.packet.answers), authorities: older(e.packet.authorities), additionals: older(e.packet.additionals) };
+    return { ...packet, answers: older(packet.answers), authorities: older(packet.authorities), additionals: older(packet.additionals) };
   }
 
   put(key: string, packet: dnsPacket.Packet): void {
     const ttl = Math.min(cacheTtl(packet), this.maxTtl);
-    if (ttl <= 0) return;
-    if (this.map.size >= this.maxEntries) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
-    }
-    const now = this.clock.now();
-    this.map.delete(key);
-    this.map.set(key, { packet, stored: now, expires: now + ttl * 1000 });
+    if (ttl > 0) this.map.set(key, packet, ttl);
   }
 
   get size(): number {

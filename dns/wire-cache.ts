@@ -12,23 +12,25 @@
  * oldest entry goes first when full.
  */
 import type { Clock } from '../control/base/clock';
+import { ExpiringMap } from './expiring-map';
 import { ttlOffsets, wireCacheTtl } from './wire';
 
 interface Entry {
   bytes: Buffer;
+  /** Offsets of the TTL fields to lower by the entry's age. */
   ttls: number[];
-  stored: number;
-  expires: number;
 }
 
 export class WireCache {
-  private readonly map = new Map<string, Entry>();
+  private readonly map: ExpiringMap<Entry>;
 
   constructor(
-    private readonly clock: Clock,
-    private readonly maxEntries: number,
+    clock: Clock,
+    maxEntries: number,
     private readonly maxTtl: number,
-  ) {}
+  ) {
+    this.map = new ExpiringMap(clock, maxEntries);
+  }
 
   /** The key of a plain query whose question ends at qEnd. */
   static key(query: Buffer, qEnd: number): string {
@@ -40,17 +42,13 @@ export class WireCache {
    * the caller writes its ID), or undefined. The copy is the caller's to change and send.
    */
   get(key: string, query: Buffer, qEnd: number): Buffer | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    const now = this.clock.now();
-    if (now >= e.expires) {
-      this.map.delete(key);
-      return undefined;
-    }
-    const out = Buffer.from(e.bytes);
+    const hit = this.map.get(key);
+    if (!hit) return undefined;
+    const { bytes, ttls } = hit.value;
+    const out = Buffer.from(bytes);
     query.copy(out, 12, 12, qEnd);
-    const age = Math.floor((now - e.stored) / 1000);
-    if (age > 0) for (const o of e.ttls) out.writeUInt32BE(Math.max(0, e.bytes.readUInt32BE(o) - age), o);
+    const age = hit.ageSeconds;
+    if (age > 0) for (const o of ttls) out.writeUInt32BE(Math.max(0, bytes.readUInt32BE(o) - age), o);
     return out;
   }
 
@@ -58,14 +56,7 @@ export class WireCache {
   put(key: string, bytes: Buffer): void {
     const ttl = Math.min(wireCacheTtl(bytes), this.maxTtl);
     const ttls = ttl > 0 ? ttlOffsets(bytes) : undefined;
-    if (!ttls) return;
-    if (this.map.size >= this.maxEntries && !this.map.has(key)) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
-    }
-    const now = this.clock.now();
-    this.map.delete(key);
-    this.map.set(key, { bytes: Buffer.from(bytes), ttls, stored: now, expires: now + ttl * 1000 });
+    if (ttls) this.map.set(key, { bytes: Buffer.from(bytes), ttls }, ttl);
   }
 
   get size(): number {
