@@ -117,6 +117,19 @@ export class Forwarder {
   }
 
   /**
+   * The cached answer to a plain query, when there is one that fits `limit`: a copy for this client (its ID still
+   * to be written), at once. Undefined otherwise — relay() then does the rest (an over-size hit, a miss).
+   */
+  cachedBytes(query: Buffer, limit: number): Buffer | undefined {
+    const qEnd = questionEnd(query);
+    if (qEnd < 0 || !isPlainQuery(query, qEnd)) return undefined;
+    const hit = this.wireCache.get(WireCache.key(query, qEnd), query, qEnd);
+    if (!hit || hit.length > limit) return undefined;
+    this.stats.cacheHits++;
+    return hit;
+  }
+
+  /**
    * The answer to a client's query (already checked by the general path: one question, opcode QUERY), relayed:
    * from the cache, a shared query in flight, or the upstreams. `limit` is the most the client may be sent (512,
    * its EDNS size, or 65535 on TCP). Never rejects.

@@ -10,6 +10,9 @@ import { FakeClock } from '../../control/base/clock';
 import { silentLogger } from '../../control/base/log';
 import { Forwarder, type RelayOutcome } from '../../dns/forwarder';
 import { isPlainQuery, questionEnd, ttlOffsets } from '../../dns/wire';
+import { Answerer } from '../../dns/answer';
+import { QueryHandler } from '../../dns/query-handler';
+import { Records } from '../../dns/records';
 
 const UPSTREAM = '127.0.0.61';
 let sock: dgram.Socket;
@@ -147,4 +150,26 @@ test('isPlainQuery: no records but one OPT without options; ttlOffsets skips the
   assert.equal(resp.readUInt32BE(offs[0]), 77);
   assert.equal(ttlOffsets(resp.subarray(0, resp.length - 3)), undefined);
   assert.equal(ttlOffsets(Buffer.alloc(5)), undefined);
+});
+
+test('cachedBytes gives a hit at once (the query handler replies before handle() returns); nothing for a miss, a cookie query or an answer over the limit', async () => {
+  const { f } = setup();
+  answer.records = 40; // ~ 1 KiB
+  assert.equal(f.cachedBytes(query('s.example', { edns: 4096 }), 4096), undefined, 'miss');
+  await relay(f, query('s.example', { edns: 4096 }), 4096);
+  const q = query('S.EXAMPLE', { edns: 4096, id: 77 });
+  const hit = f.cachedBytes(q, 4096);
+  assert.ok(hit);
+  assert.equal(hit.subarray(12, questionEnd(q)).toString('latin1'), q.subarray(12, questionEnd(q)).toString('latin1'));
+  assert.equal(f.cachedBytes(q, 512), undefined, 'over the limit: relay() truncates it');
+  await relay(f, query('k.example', { edns: 1232, cookie: true }));
+  assert.equal(f.cachedBytes(query('k.example', { edns: 1232, cookie: true }), 4096), undefined, 'cookie queries are not served as bytes');
+
+  const handler = new QueryHandler(new Answerer(Records.build({ networks: {}, services: [] })), f);
+  let sent: Buffer | undefined;
+  handler.handle(q, '127.0.0.1', 4096, (b) => (sent = b));
+  assert.ok(sent, 'replied synchronously');
+  assert.equal(sent.readUInt16BE(0), 77, "the client's ID");
+  assert.equal(handler.counters.cacheHits, 1);
+  assert.equal(asked.length, 2, 'the upstream was asked for s.example and k.example only');
 });
