@@ -29,15 +29,15 @@ export class QueryHandler {
     const c = this.counters;
     const a = this.answerer;
     try {
-      const fast = a.fast(q, source, maxSize);
-      if (fast) {
+      // One memo lookup: a local answer, or for a plain question whose name is not ours, "forward" without a decode.
+      const quick = a.quick(q, source, maxSize);
+      if (Buffer.isBuffer(quick)) {
         c.fastPath++;
         c.count(q[q.length - 3] === 28 ? 'AAAA' : 'A', 'NOERROR');
         c.observe(performance.now() - t0);
-        return reply(fast);
+        return reply(quick);
       }
-      // A plain question for a name that is not ours skips the decode: the fast path's memo already knows.
-      const r = a.fastForward(q, source, maxSize) ?? a.general(q, source, maxSize);
+      const r = quick ?? a.general(q, source, maxSize);
       if (r.kind === 'drop') {
         c.dropped++;
         return reply(undefined);
