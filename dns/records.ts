@@ -200,15 +200,7 @@ export class Records {
   }
 
   private add(svc: ServiceEndpoint): void {
-    const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
-    for (const [id, p] of parts.nets) {
-      const n = this.net(id);
-      for (const [k, v] of p.names) n.names.add(k, v);
-      for (const [k, v] of p.srv) n.srv.add(k, v);
-      for (const [k, v] of p.ptr) n.ptr.add(k, v);
-      this.touch(p);
-    }
-    for (const [ip, nets] of parts.askers) this.askers.add(ip, this.interned(nets));
+    this.merge(svc, 'add');
   }
 
   /**
@@ -216,15 +208,20 @@ export class Records {
    * the same parts, and the networks have not changed, or this would be a rebuild); other services' parts stay.
    */
   private withdraw(svc: ServiceEndpoint): void {
+    this.merge(svc, 'remove');
+  }
+
+  /** Adds the service's parts to every key they belong to, or removes them; either way the keys are touched. */
+  private merge(svc: ServiceEndpoint, how: 'add' | 'remove'): void {
     const parts = serviceRecords(svc, this.ingress, (id) => this.netName(id));
     for (const [id, p] of parts.nets) {
       const n = this.net(id);
-      for (const [k, v] of p.names) n.names.remove(k, v);
-      for (const [k, v] of p.srv) n.srv.remove(k, v);
-      for (const [k, v] of p.ptr) n.ptr.remove(k, v);
+      for (const [k, v] of p.names) n.names[how](k, v);
+      for (const [k, v] of p.srv) n.srv[how](k, v);
+      for (const [k, v] of p.ptr) n.ptr[how](k, v);
       this.touch(p);
     }
-    for (const [ip, nets] of parts.askers) this.askers.remove(ip, nets);
+    for (const [ip, nets] of parts.askers) this.askers[how](ip, how === 'add' ? this.interned(nets) : nets);
   }
 
   private askerMap(): MergedMap<string[]> {
