@@ -1,6 +1,7 @@
 /**
- * Builds the endpoint table from the store and hands it to the data plane (mesh, DNS) after each change,
- * coalesced: a burst of task updates costs one rebuild. A backend is a task that is RUNNING and still wanted
+ * Keeps the endpoint table up to date from the store (endpoint-table-builder.ts: only what a commit touched is
+ * read again) and hands it to the data plane (mesh, DNS) after each change, coalesced: a burst of task updates
+ * costs one build. A backend is a task that is RUNNING and still wanted
  * running. (With several nodes the table will come from gossip; the sinks do not change.)
  *
  * It is also this node's data-plane gate (TaskGate), which closes two races Docker has:
