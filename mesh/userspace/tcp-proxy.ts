@@ -3,32 +3,28 @@
  * both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
  * one, so a task that just died costs the client nothing.
  *
- * The relay is kept tight for the hot path: Nagle off on both sides; each direction is a RelayPump
- * (relay-pump.ts) reading with net.Socket's `onread` into one buffer per direction and writing straight to the
- * other socket, pausing on backpressure; no per-chunk listener — bytes are counted once at close from the
- * sockets' own totals — and half-close passed through (allowHalfOpen), so a client that shuts down its sending
- * side (`nc -N`, HTTP/1.0 clients) still gets the whole response.
+ * Connections never become net.Sockets: the server hands over each accepted connection as a bare handle
+ * (tcp-handles.ts: takeConnections), the backend connection is made as one, and the two are relayed by a
+ * RelayedConnection (one buffer per direction, Nagle off, half-close passed through, no per-chunk allocation or
+ * event; bytes are counted by the pumps and added to the counters when the connection ends). net.Server stays
+ * for what it does well: binding, errors, and sharing one listening socket with the other mesh workers.
  *
  * A wildcard listener (0.0.0.0:P) also carries the routes of specific addresses on the same port — service VIPs
  * whose target port equals a published port — because Linux refuses to bind VIP:P beside a listening 0.0.0.0:P
  * (and Node 20 has no SO_REUSEPORT). Such a connection is told apart by the address the client connected to.
  *
- * Measured (bench/mesh-relay: relay CPU per request, wrk -c32 on loopback, pipe() and onread builds taking turns,
- * 27 Nov 2026, load 2.4-4 on 2 cores; bench/README.md has the table): kept alive, pipe() 20.8-26.9 µs → onread
- * 16.4-22.7 µs, lower in all four sets (onread from the backend only: no better than pipe()); the profile's write
- * syscall share goes from 66% to 80%, streams/ticks/GC from 34% to 20%. With a connection per request the sets
- * disagree (−25% to +49%, 153-263 µs): the accepted connection moving to an onread socket costs a third Socket
- * (~9 µs), and the kernel's accept/connect/close dominate. In the namespace lab (bench/mesh, A B A B A B, load
- * 0.9-1.9 before, 3-6 during) kept alive: before 0.50-1.01x HAProxy nbthread 1 and 0.70-0.99x a naive pipe()
- * proxy; after 0.64-0.89x HAProxy (p99 0.94-1.14x) and 1.05-1.69x naive; the lab's noise is as large as the gain.
- * Earlier: a hand-written 'data' handler per direction measured no better than pipe() (25 vs 27 µs kept alive,
- * 235 vs 241 µs per connection), nor did one sweep timer for pending connects (257 vs 247 µs).
+ * Measured (bench/mesh-relay, relay CPU per request, wrk -c32 on loopback, 27 Nov 2026; bench/README.md): with a
+ * connection per request, net.Socket's onread path 269-401 µs and 2.7-4.0k req/s, bare handles 102-112 µs and
+ * 7.9-8.8k req/s in the same run; kept alive both ~22 µs (the write and read system calls are the cost). Earlier
+ * steps on the socket path, for the record: onread instead of pipe() saved 4-5 µs kept alive; a hand-written
+ * 'data' handler and one sweep timer for pending connects measured no better than pipe().
  */
 import * as net from 'node:net';
 import type { Logger } from '../../control/base/log';
 import { Picker, type BackendAddr, type Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
-import { RelayPump, withOnread } from './relay-pump';
+import { RelayedConnection } from './relayed-connection';
+import { connectTcp, takeConnections, tcpHandles, type TcpHandle } from './tcp-handles';
 
 /** Traffic for one local address on a shared listener: its own backends and counters. */
 export interface LocalRoute {
@@ -39,13 +35,24 @@ export interface LocalRoute {
 
 const CONNECT_TIMEOUT_MS = 3000;
 
+/** A connection this listener holds: waiting for a backend, or relayed. */
+interface OpenConnection {
+  /** Handles open for it: the client's, and the backend's once one is being connected or relayed to. */
+  handles: number;
+  queuedBytes(): number;
+  /** Cuts it; it leaves the open set once its handles are closed. */
+  close(): void;
+}
+
 export class TcpProxy implements PortProxy {
   readonly counters = zeroCounters();
   private server?: net.Server;
   private picker: Picker;
   /** Pickers and counters by local address, for connections not meant for the listener's own service. */
   private routes = new Map<string, { picker: Picker; counters: ProxyCounters }>();
-  private sockets = new Set<net.Socket>();
+  private readonly open = new Set<OpenConnection>();
+  /** Called when the last open connection is gone, while close() waits for that. */
+  private drained?: () => void;
   /** Open connections by task ID, for least-connections. */
   private active = new Map<string, number>();
 
@@ -58,6 +65,7 @@ export class TcpProxy implements PortProxy {
      */
     private readonly opts: { shared?: boolean } = {},
   ) {
+    tcpHandles(); // a Node without them fails here, saying so, not at the first connection
     this.picker = new Picker([], 'round-robin', this.active);
   }
 
@@ -72,7 +80,7 @@ export class TcpProxy implements PortProxy {
 
   async listen(): Promise<void> {
     if (this.server) return;
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (client) => this.accept(client));
+    const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.bind.host, port: this.bind.port, exclusive: !this.opts.shared }, () => {
@@ -81,6 +89,7 @@ export class TcpProxy implements PortProxy {
       });
     });
     server.on('error', (e) => this.log.error('listener failed', { host: this.bind.host, port: this.bind.port, err: e }));
+    takeConnections(server, (client) => this.accept(client));
     this.server = server;
   }
 
@@ -90,130 +99,109 @@ export class TcpProxy implements PortProxy {
    */
   queuedBytes(): number {
     let n = 0;
-    for (const s of this.sockets) n += s.writableLength;
+    for (const c of this.open) n += c.queuedBytes();
     return n;
   }
 
-  /** Sockets open now (clients and backends), so tests can see that nothing outlives its connection. */
+  /** Connection handles open now (clients and backends), so tests can see that nothing outlives its connection. */
   openSockets(): number {
-    return this.sockets.size;
+    let n = 0;
+    for (const c of this.open) n += c.handles;
+    return n;
   }
 
+  /** Closes the listener and every connection through it; resolves once all their handles are closed. */
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const s of this.sockets) s.destroy();
+    const drained = this.open.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
+    for (const c of [...this.open]) c.close();
     if (server) await new Promise<void>((r) => server.close(() => r()));
+    await drained;
   }
 
-  private accept(accepted: net.Socket): void {
-    const route = this.routes.size > 0 && accepted.localAddress ? this.routes.get(accepted.localAddress) : undefined;
+  private forget(c: OpenConnection): void {
+    this.open.delete(c);
+    if (this.open.size === 0 && this.drained) {
+      this.drained();
+      this.drained = undefined;
+    }
+  }
+
+  private accept(client: TcpHandle): void {
+    let route: { picker: Picker; counters: ProxyCounters } | undefined;
+    if (this.routes.size > 0) {
+      const local: { address?: string } = {};
+      client.getsockname(local);
+      route = local.address === undefined ? undefined : this.routes.get(local.address);
+    }
     const counters = route?.counters ?? this.counters;
     const picker = route?.picker ?? this.picker;
     counters.connectionsTotal++;
     counters.connectionsActive++;
-    let client = accepted; // replaced by a socket reading with onread once a backend took the connection
-    this.sockets.add(client);
-    let upstream: net.Socket | undefined;
-    let toClient: RelayPump | undefined; // reads the backend, writes the client
-    let toUpstream: RelayPump | undefined; // reads the client, writes the backend
-    let taskId: string | undefined; // set once a backend took the connection
-    let clientClosed = false;
-    let upstreamClosed = false;
-    let finished = false;
-    // One end for every path (relayed, rejected, client gone while connecting), so the counters stay exact. It
-    // runs only once both sockets are fully closed: destroying a socket early would drop response bytes still
-    // queued for a client that half-closed.
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      counters.connectionsActive--;
-      if (taskId !== undefined) {
+    let attempt: TcpHandle | undefined; // the backend connection being made
+    let timer: NodeJS.Timeout | undefined;
+    const conn: OpenConnection = {
+      handles: 1,
+      queuedBytes: () => 0,
+      close: () => {
+        // Still waiting for a backend: close what is open now; a connect that completes later is ignored.
+        clearTimeout(timer);
+        attempt?.close();
+        attempt = undefined;
+        conn.close = () => undefined;
+        client.close(() => {
+          counters.connectionsActive--;
+          this.forget(conn);
+        });
+      },
+    };
+    this.open.add(conn);
+
+    const relay = (up: TcpHandle, taskId: string): void => {
+      this.active.set(taskId, (this.active.get(taskId) ?? 0) + 1);
+      const relayed = new RelayedConnection(client, up, (bytesIn, bytesOut) => {
         this.active.set(taskId, Math.max(0, (this.active.get(taskId) ?? 1) - 1));
-        counters.bytesIn += client.bytesRead;
-        counters.bytesOut += client.bytesWritten;
-      }
-      this.sockets.delete(client);
-      if (upstream) this.sockets.delete(upstream);
-      toClient?.release();
-      toUpstream?.release();
+        counters.bytesIn += bytesIn;
+        counters.bytesOut += bytesOut;
+        counters.connectionsActive--;
+        this.forget(conn);
+      });
+      conn.queuedBytes = () => relayed.queuedBytes();
+      conn.close = () => relayed.close();
+      relayed.start(); // idle connections are kept: no cut after 15 minutes, unlike IPVS (moby#31208)
     };
-    const abort = (): void => {
-      client.destroy();
-      upstream?.destroy();
-    };
-    const onClientClose = (): void => {
-      clientClosed = true;
-      if (taskId === undefined) {
-        upstream?.destroy(); // still connecting: nobody is waiting for it any more
-        finish();
-      } else if (upstreamClosed) finish();
-    };
-    client.on('error', abort);
-    client.once('close', onClientClose);
 
     const start = picker.start();
-    const tryBackend = (attempt: number): void => {
-      if (clientClosed) return;
-      const b = picker.pick(attempt, start);
+    const tryBackend = (n: number): void => {
+      const b = picker.pick(n, start);
       if (!b) {
         counters.rejected++;
-        client.destroy();
+        conn.handles = 1;
+        conn.close();
         return;
       }
-      const pump = new RelayPump();
-      const up = net.connect({ host: b.host, port: b.port, noDelay: true, allowHalfOpen: true, onread: pump.onread });
-      upstream = up;
-      this.sockets.add(up);
-      up.setTimeout(CONNECT_TIMEOUT_MS);
-      const failed = (): void => {
+      let settled = false;
+      const failed = (up: TcpHandle): void => {
+        settled = true;
+        clearTimeout(timer);
         counters.backendErrors++;
-        this.sockets.delete(up);
-        up.destroy(); // its handle reads no more: the pump's buffer can serve the next connection
-        pump.release();
-        upstream = undefined;
-        tryBackend(attempt + 1);
+        up.close();
+        attempt = undefined;
+        tryBackend(n + 1);
       };
-      up.once('error', failed);
-      up.once('timeout', failed);
-      up.once('connect', () => {
-        up.off('error', failed);
-        up.off('timeout', failed);
-        up.setTimeout(0); // idle connections are kept: no cut after 15 minutes, unlike IPVS (moby#31208)
-        if (clientClosed) return void up.destroy();
-        taskId = b.taskId;
-        this.active.set(taskId, (this.active.get(taskId) ?? 0) + 1);
-        up.on('error', abort);
-        up.once('close', () => {
-          upstreamClosed = true;
-          if (clientClosed) finish();
-        });
-        // The accepted socket has read nothing yet (pauseOnConnect): its connection moves to a socket that
-        // reads with onread too (relay-pump.ts: withOnread). A half-close passes through both ways: the side
-        // that sent its FIN gets ours on the other connection after everything it sent, while the other
-        // direction keeps flowing (allowHalfOpen on every socket).
-        const pumpUp = new RelayPump();
-        const reading = withOnread(client, pumpUp.onread);
-        if (reading) {
-          toUpstream = pumpUp;
-          client.off('error', abort);
-          client.off('close', onClientClose);
-          this.sockets.delete(client);
-          client = reading;
-          this.sockets.add(client);
-          client.on('error', abort);
-          client.once('close', onClientClose);
-          toUpstream.connect(client, up);
-          client.once('end', () => up.end());
-        } else {
-          client.pipe(up); // a Node where the handle cannot move: the stream path, which ends up on the FIN
-          client.resume();
-        }
-        const c = client;
-        toClient = pump;
-        toClient.connect(up, c);
-        up.once('end', () => c.end());
+      const up = connectTcp(b.host, b.port, (status) => {
+        if (settled || attempt !== up) return; // timed out, or the connection was closed meanwhile
+        if (status < 0) return failed(up);
+        settled = true;
+        clearTimeout(timer);
+        relay(up, b.taskId);
       });
+      attempt = up;
+      conn.handles = 2;
+      timer = setTimeout(() => {
+        if (!settled && attempt === up) failed(up);
+      }, CONNECT_TIMEOUT_MS);
     };
     tryBackend(0);
   }

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { silentLogger } from '../../control/base/log';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
-import { RELAY_BUFFER_BYTES, RelayPump, withOnread } from '../../mesh/userspace/relay-pump';
+import { RELAY_BUFFER_BYTES } from '../../mesh/userspace/relay-pump';
 import { freePort } from '../fakes/loopback';
 
 const sha = (b: Buffer | Buffer[]): string => {
@@ -184,11 +184,4 @@ test('a backend that resets mid-transfer: the client sees its connection end, no
       assert.equal(proxy.openSockets(), 0);
     },
   );
-});
-
-test('a socket without a handle to move is left alone (the proxy then relays with the stream path)', () => {
-  const s = new net.Socket(); // never connected: no handle
-  assert.equal(withOnread(s, new RelayPump().onread), undefined);
-  assert.equal(s.destroyed, false);
-  s.destroy();
 });

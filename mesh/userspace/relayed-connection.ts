@@ -1,0 +1,65 @@
+/**
+ * A client connection and the backend connection it was given, relayed both ways by two pumps (relay-pump.ts)
+ * until both directions have ended or either fails; then both handles are closed and `closed` is called once,
+ * with the bytes each way.
+ *
+ * Ends: each side's end of stream is passed on as a shutdown of the other side's sending half after all it
+ * sent, so a client that half-closes (`nc -N`, HTTP/1.0) still gets the whole response; once both directions
+ * have ended, the connection is over. A reset or failed write on either side closes both at once: there is
+ * nobody left to deliver to.
+ */
+import { RelayPump, type PumpOwner } from './relay-pump';
+import type { TcpHandle } from './tcp-handles';
+
+export class RelayedConnection implements PumpOwner {
+  private readonly toUpstream: RelayPump;
+  private readonly toClient: RelayPump;
+  private ended = 0;
+  private closing = false;
+
+  constructor(
+    private readonly client: TcpHandle,
+    private readonly upstream: TcpHandle,
+    private readonly closed: (bytesIn: number, bytesOut: number) => void,
+  ) {
+    this.toUpstream = new RelayPump(client, upstream, this);
+    this.toClient = new RelayPump(upstream, client, this);
+  }
+
+  start(): void {
+    this.client.setNoDelay(true);
+    this.upstream.setNoDelay(true);
+    this.toUpstream.start();
+    this.toClient.start();
+  }
+
+  /** Bytes accepted for sending and not yet taken by the kernel, both ways: at most a buffer per direction. */
+  queuedBytes(): number {
+    return this.closing ? 0 : this.client.writeQueueSize + this.upstream.writeQueueSize;
+  }
+
+  pumpDone(): void {
+    if (++this.ended === 2) this.close();
+  }
+
+  pumpFailed(): void {
+    this.close();
+  }
+
+  /** Closes both handles now (a connection still relaying is cut); `closed` follows once both are closed. */
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.toUpstream.stop();
+    this.toClient.stop();
+    let open = 2;
+    const oneClosed = (): void => {
+      if (--open > 0) return;
+      this.toUpstream.release();
+      this.toClient.release();
+      this.closed(this.toUpstream.bytes, this.toClient.bytes);
+    };
+    this.client.close(oneClosed);
+    this.upstream.close(oneClosed);
+  }
+}
