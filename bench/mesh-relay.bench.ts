@@ -5,11 +5,12 @@
  * on its loopback: one nginx (one worker, a fixed 200 answer), one relay child per variant
  * (bench/support/relay-child.ts loading tcp-proxy.js from that variant's build), and `wrk -t1 -cN`, kept alive and
  * one connection per request. Variants take turns (A B A B ...) so a change in the machine's load hits them alike;
- * req/s and p99 are printed too but are only comparable inside one round.
+ * req/s and p99 are printed too but are only comparable inside one round. The variant `haproxy` (no build) is the
+ * anchor: Debian's HAProxy in TCP mode with nbthread 1 in the relay's place, measured the same way.
  *
- * Run: `node dist/bench/mesh-relay.bench.js [--variants now=dist,old=/tmp/old/dist] [--rounds 3] [--duration 8]
+ * Run: `node dist/bench/mesh-relay.bench.js [--variants now=dist,haproxy,old=/tmp/old/dist] [--rounds 3] [--duration 8]
  *       [--connections 32] [--modes keep-alive,close]`; SHOAL_BENCH_CPU_PROF=DIR profiles each relay child into DIR/LABEL. An older build: `git archive COMMIT | tar -x -C /tmp/old && ln -s $PWD/node_modules
- *       /tmp/old/ && (cd /tmp/old && npx tsc -p .)`. Needs root, nginx (nginx-light), wrk.
+ *       /tmp/old/ && (cd /tmp/old && npx tsc -p .)`. Needs root, nginx (nginx-light), wrk, haproxy for its variant.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,11 +28,12 @@ function option(name: string, fallback: string): string {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-const VARIANTS = option('variants', `now=${join(__dirname, '..')}`)
+const VARIANTS = option('variants', `now=${join(__dirname, '..')},haproxy`)
   .split(',')
   .map((v) => {
+    if (v === 'haproxy') return { label: v, dist: undefined };
     const [label, dist] = v.split('=');
-    if (!label || !dist) throw new Error(`--variants: "${v}" is not LABEL=DIST_DIR`);
+    if (!label || !dist) throw new Error(`--variants: "${v}" is neither LABEL=DIST_DIR nor haproxy`);
     return { label, dist };
   });
 const ROUNDS = Number(option('rounds', '3'));
@@ -74,6 +76,34 @@ http {
   return path;
 }
 
+function haproxyConfig(): string {
+  const path = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    path,
+    `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend relay
+  bind 127.0.0.1:${RELAY_PORT}
+  default_backend task
+backend task
+  server task1 127.0.0.1:${BACKEND_PORT}
+`,
+  );
+  return path;
+}
+
+/** Resolves once something accepts on the relay port inside the namespace (HAProxy prints no ready line). */
+async function waitForRelayPort(): Promise<void> {
+  const probe = `const net=require('net');const end=Date.now()+10000;(function t(){net.connect(${RELAY_PORT},'127.0.0.1').on('connect',function(){this.destroy();process.exit(0)}).on('error',()=>Date.now()>end?process.exit(1):setTimeout(t,50))})()`;
+  await exec(['ip', 'netns', 'exec', ns, process.execPath, '-e', probe], { timeoutMs: 15_000 });
+}
+
 interface Row {
   round: number;
   variant: string;
@@ -85,7 +115,8 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  for (const c of ['nginx', 'wrk']) if (await exec(['sh', '-c', `command -v ${c}`]).then(() => false, () => true)) throw new Error(`missing ${c}: apt-get install ${c === 'nginx' ? 'nginx-light' : c}`);
+  const needed = ['nginx', 'wrk', ...(VARIANTS.some((v) => !v.dist) ? ['haproxy'] : [])];
+  for (const c of needed) if (await exec(['sh', '-c', `command -v ${c}`]).then(() => false, () => true)) throw new Error(`missing ${c}: apt-get install ${c === 'nginx' ? 'nginx-light' : c}`);
   await exec(['ip', 'netns', 'add', ns]);
   cleanups.push(async () => {
     await exec(['ip', 'netns', 'del', ns]).catch(() => undefined);
@@ -100,11 +131,13 @@ async function main(): Promise<void> {
     for (const v of VARIANTS) {
       const prof = process.env.SHOAL_BENCH_CPU_PROF;
       const profArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', join(prof, v.label)] : [];
-      const relay = new NsProcess(`relay ${v.label}`, ns, [process.execPath, ...profArgs, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT)]);
+      const relay = v.dist
+        ? new NsProcess(`relay ${v.label}`, ns, [process.execPath, ...profArgs, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT)])
+        : new NsProcess('haproxy', ns, ['haproxy', '-db', '-f', haproxyConfig()]);
       const stop = () => relay.stop();
       cleanups.push(stop);
       try {
-        await relay.waitForLine(/^ready$/);
+        await (v.dist ? relay.waitForLine(/^ready$/) : waitForRelayPort());
         const url = `http://127.0.0.1:${RELAY_PORT}/`;
         await runWrk(ns, url, { seconds: 1, connections: CONNECTIONS, mode: 'keep-alive' }); // warm-up (JIT)
         for (const mode of MODES) {

@@ -9,7 +9,8 @@
  * direction waits, however slow the reader on the far side is.
  *
  * At end of stream the pump shuts down the other side's sending half after everything it wrote (libuv orders
- * the shutdown behind pending writes), so a half-close passes through and the other direction keeps flowing.
+ * the shutdown behind pending writes), so a half-close passes through and the other direction keeps flowing;
+ * the second direction to end needs no shutdown, as the close that follows sends the same FIN.
  */
 import { tcpHandles, UV_EOF, type TcpHandle, type WriteRequest } from './tcp-handles';
 
@@ -20,6 +21,11 @@ const FREE_LIST_MAX = 256;
 const freeList: Buffer[] = [];
 
 export interface PumpOwner {
+  /**
+   * The pump's source ended. True when the owner closed both handles instead of a shutdown (the other direction
+   * had ended too); the close sends the destination our FIN as a shutdown would.
+   */
+  lastToEnd(source: TcpHandle): boolean;
   /** The pump's source ended and the destination's sending half is shut down (after all that was written). */
   pumpDone(): void;
   /** A read or write failed (reset, broken pipe): the connection is over. */
@@ -76,6 +82,7 @@ export class RelayPump {
     }
     if (n === 0) return;
     if (n !== UV_EOF) return void this.owner.pumpFailed(n);
+    if (this.owner.lastToEnd(this.from)) return;
     const shut = h.newShutdown();
     shut.oncomplete = (status) => {
       if (this.stopped) return;

@@ -3,9 +3,9 @@
  * until both directions have ended or either fails; then both handles are closed and `closed` is called once,
  * with the bytes each way.
  *
- * Ends: each side's end of stream is passed on as a shutdown of the other side's sending half after all it
- * sent, so a client that half-closes (`nc -N`, HTTP/1.0) still gets the whole response; once both directions
- * have ended, the connection is over. A reset or failed write on either side closes both at once: there is
+ * Ends: the first side's end of stream is passed on as a shutdown of the other side's sending half after all it
+ * sent, so a client that half-closes (`nc -N`, HTTP/1.0) still gets the whole response; when the second side
+ * ends too, both are closed at once (the close carries its FIN: lastToEnd). A reset or failed write on either side closes both at once: there is
  * nobody left to deliver to.
  */
 import { RelayPump, type PumpOwner } from './relay-pump';
@@ -14,6 +14,8 @@ import type { TcpHandle } from './tcp-handles';
 export class RelayedConnection implements PumpOwner {
   private readonly toUpstream: RelayPump;
   private readonly toClient: RelayPump;
+  /** Directions whose source has ended, and those whose destination is shut down after it. */
+  private sourcesEnded = 0;
   private ended = 0;
   private closing = false;
 
@@ -36,6 +38,19 @@ export class RelayedConnection implements PumpOwner {
   /** Bytes accepted for sending and not yet taken by the kernel, both ways: at most a buffer per direction. */
   queuedBytes(): number {
     return this.closing ? 0 : this.client.writeQueueSize + this.upstream.writeQueueSize;
+  }
+
+  /**
+   * The second direction to end closes both handles at once instead of one more shutdown: a shutdown and its
+   * callback cost a system call and a turn of the loop, and the close sends the same FIN. Safe when libuv holds
+   * nothing more for the source (the other direction's last bytes are with the kernel, which delivers them
+   * before the FIN of a close) and nothing for the destination (a pump reads only once its last write is done);
+   * both sides have sent their FIN, so neither has unread data that would make the close a reset.
+   */
+  lastToEnd(source: TcpHandle): boolean {
+    if (this.sourcesEnded++ === 0 || source.writeQueueSize > 0) return false;
+    this.close();
+    return true;
   }
 
   pumpDone(): void {

@@ -131,7 +131,8 @@ export function connectTcp(host: string, port: number, done: (status: number) =>
   const handle = h.newSocket();
   const req = h.newConnect();
   req.oncomplete = done;
-  const err = net.isIPv6(host) ? handle.connect6(req, host, port) : handle.connect(req, host, port);
+  // Backend addresses are IP literals: a colon is IPv6 (net.isIPv6's regular expression cost ~0.6% of a connection).
+  const err = host.includes(':') ? handle.connect6(req, host, port) : handle.connect(req, host, port);
   if (err) queueMicrotask(() => done(err));
   return handle;
 }
