@@ -20,6 +20,13 @@ export const RELAY_BUFFER_BYTES = 16 * 1024;
 const FREE_LIST_MAX = 256;
 const freeList: Buffer[] = [];
 
+/**
+ * The write request every pump uses while writes finish at once: libuv takes a request only for a write it has
+ * to finish later, so until then one object serves all connections; the pump whose write went asynchronous
+ * keeps it, and a new one takes its place.
+ */
+let spareRequest: WriteRequest | undefined;
+
 export interface PumpOwner {
   /**
    * The pump's source ended. True when the owner closed both handles instead of a shutdown (the other direction
@@ -36,17 +43,15 @@ export class RelayPump {
   /** Bytes read from the source (and handed to the destination). */
   bytes = 0;
   private readonly buf = freeList.pop() ?? Buffer.allocUnsafe(RELAY_BUFFER_BYTES);
-  /** A write request that has never gone asynchronous is unclaimed by libuv and serves the next write too. */
-  private req: WriteRequest;
+  /** The last view of the buffer written, reused while reads keep their size (requests and answers often do). */
+  private view: Buffer = this.buf;
   private stopped = false;
 
   constructor(
     private readonly from: TcpHandle,
     private readonly to: TcpHandle,
     private readonly owner: PumpOwner,
-  ) {
-    this.req = this.newRequest();
-  }
+  ) {}
 
   start(): void {
     this.from.useUserBuffer(this.buf);
@@ -60,7 +65,10 @@ export class RelayPump {
     this.stopped = true;
   }
 
-  /** Returns the buffer for reuse; only once both handles are closed (nothing can read into it or write from it). */
+  /**
+   * Returns the buffer for reuse; only once both handles are closed: closing a handle closes its socket at
+   * once, so nothing reads into the buffer or writes from it after that.
+   */
   release(): void {
     if (freeList.length < FREE_LIST_MAX) freeList.push(this.buf);
   }
@@ -71,12 +79,15 @@ export class RelayPump {
     const n = h.readResult();
     if (n > 0) {
       this.bytes += n;
-      const err = this.to.writeBuffer(this.req, n === this.buf.length ? this.buf : this.buf.subarray(0, n));
+      if (this.view.length !== n) this.view = n === this.buf.length ? this.buf : this.buf.subarray(0, n);
+      const req = (spareRequest ??= h.newWrite());
+      const err = this.to.writeBuffer(req, this.view);
       if (err) return void this.owner.pumpFailed(err);
       if (h.lastWriteWasAsync()) {
-        // libuv now holds this request and our buffer: read no more until it is done, and use a fresh request next.
+        // libuv now holds the request and our buffer: read no more until the write is done.
+        req.oncomplete = this.writeDone;
+        spareRequest = undefined;
         this.from.readStop();
-        this.req = this.newRequest();
       }
       return;
     }
@@ -92,12 +103,6 @@ export class RelayPump {
     const err = this.to.shutdown(shut);
     if (err) this.owner.pumpFailed(err);
   };
-
-  private newRequest(): WriteRequest {
-    const req = tcpHandles().newWrite();
-    req.oncomplete = this.writeDone;
-    return req;
-  }
 
   private readonly writeDone = (status: number): void => {
     if (this.stopped) return;

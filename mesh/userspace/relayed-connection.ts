@@ -61,20 +61,19 @@ export class RelayedConnection implements PumpOwner {
     this.close();
   }
 
-  /** Closes both handles now (a connection still relaying is cut); `closed` follows once both are closed. */
+  /**
+   * Closes both handles now (a connection still relaying is cut) and calls `closed`: a handle's socket is
+   * closed at once, so the buffers are free and there is no close callback to wait for.
+   */
   close(): void {
     if (this.closing) return;
     this.closing = true;
     this.toUpstream.stop();
     this.toClient.stop();
-    let open = 2;
-    const oneClosed = (): void => {
-      if (--open > 0) return;
-      this.toUpstream.release();
-      this.toClient.release();
-      this.closed(this.toUpstream.bytes, this.toClient.bytes);
-    };
-    this.client.close(oneClosed);
-    this.upstream.close(oneClosed);
+    this.client.close();
+    this.upstream.close();
+    this.toUpstream.release();
+    this.toClient.release();
+    this.closed(this.toUpstream.bytes, this.toClient.bytes);
   }
 }

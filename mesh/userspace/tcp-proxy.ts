@@ -40,7 +40,7 @@ interface OpenConnection {
   /** Handles open for it: the client's, and the backend's once one is being connected or relayed to. */
   handles: number;
   queuedBytes(): number;
-  /** Cuts it; it leaves the open set once its handles are closed. */
+  /** Cuts it: its handles are closed and it leaves the open set at once. */
   close(): void;
 }
 
@@ -51,8 +51,6 @@ export class TcpProxy implements PortProxy {
   /** Pickers and counters by local address, for connections not meant for the listener's own service. */
   private routes = new Map<string, { picker: Picker; counters: ProxyCounters }>();
   private readonly open = new Set<OpenConnection>();
-  /** Called when the last open connection is gone, while close() waits for that. */
-  private drained?: () => void;
   /** Open connections by task ID, for least-connections. */
   private active = new Map<string, number>();
 
@@ -110,22 +108,12 @@ export class TcpProxy implements PortProxy {
     return n;
   }
 
-  /** Closes the listener and every connection through it; resolves once all their handles are closed. */
+  /** Closes the listener and every connection through it. */
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    const drained = this.open.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
     for (const c of [...this.open]) c.close();
     if (server) await new Promise<void>((r) => server.close(() => r()));
-    await drained;
-  }
-
-  private forget(c: OpenConnection): void {
-    this.open.delete(c);
-    if (this.open.size === 0 && this.drained) {
-      this.drained();
-      this.drained = undefined;
-    }
   }
 
   private accept(client: TcpHandle): void {
@@ -150,10 +138,9 @@ export class TcpProxy implements PortProxy {
         attempt?.close();
         attempt = undefined;
         conn.close = () => undefined;
-        client.close(() => {
-          counters.connectionsActive--;
-          this.forget(conn);
-        });
+        client.close();
+        counters.connectionsActive--;
+        this.open.delete(conn);
       },
     };
     this.open.add(conn);
@@ -165,7 +152,7 @@ export class TcpProxy implements PortProxy {
         counters.bytesIn += bytesIn;
         counters.bytesOut += bytesOut;
         counters.connectionsActive--;
-        this.forget(conn);
+        this.open.delete(conn);
       });
       conn.queuedBytes = () => relayed.queuedBytes();
       conn.close = () => relayed.close();
