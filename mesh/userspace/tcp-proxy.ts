@@ -33,6 +33,7 @@ export interface LocalRoute {
   counters: ProxyCounters;
 }
 
+/** How long a backend may take to accept before the next one is tried. */
 const CONNECT_TIMEOUT_MS = 3000;
 
 /** A connection this listener holds: waiting for a backend, or relayed. */
@@ -61,7 +62,7 @@ export class TcpProxy implements PortProxy {
      * Listen on a socket shared with the other mesh workers (mesh-worker.ts): in a cluster worker a listen
      * that is not exclusive asks the primary for its one socket instead of binding a socket of its own.
      */
-    private readonly opts: { shared?: boolean } = {},
+    private readonly opts: { shared?: boolean; connectTimeoutMs?: number } = {},
   ) {
     tcpHandles(); // a Node without them fails here, saying so, not at the first connection
     this.picker = new Picker([], 'round-robin', this.active);
@@ -188,7 +189,7 @@ export class TcpProxy implements PortProxy {
       conn.handles = 2;
       timer = setTimeout(() => {
         if (!settled && attempt === up) failed(up);
-      }, CONNECT_TIMEOUT_MS);
+      }, this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
     };
     tryBackend(0);
   }

@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import { silentLogger } from '../../control/base/log';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
 import { RELAY_BUFFER_BYTES } from '../../mesh/userspace/relay-pump';
-import { freePort } from '../fakes/loopback';
+import { fetchName, freePort } from '../fakes/loopback';
+import { spawn } from 'node:child_process';
 
 const sha = (b: Buffer | Buffer[]): string => {
   const h = createHash('sha256');
@@ -184,4 +185,39 @@ test('a backend that resets mid-transfer: the client sees its connection end, no
       assert.equal(proxy.openSockets(), 0);
     },
   );
+});
+
+test('a backend that never accepts is given up after the connect timeout and the next one serves the client', { timeout: 20_000 }, async () => {
+  // A listener whose process never runs its event loop again: once its accept queue is full (backlog 1: two
+  // connections; Node takes a backlog of 0 for its default of 511) the kernel drops further SYNs, so a connect
+  // to it neither succeeds nor fails.
+  const stuckPort = await freePort();
+  const listenThenHang = `require('net').createServer().listen({ port: ${stuckPort}, host: '127.0.0.1', backlog: 1 }, () => { process.send('ready', () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)); })`;
+  const stuck = spawn(process.execPath, ['-e', listenThenHang], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const fillers: net.Socket[] = [];
+  const good = net.createServer((s) => s.end('good'));
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: await freePort() }, silentLogger, { connectTimeoutMs: 300 });
+  try {
+    await new Promise((r) => stuck.once('message', r));
+    for (let i = 0; i < 3; i++) fillers.push(net.connect(stuckPort, '127.0.0.1').on('error', () => undefined));
+    await new Promise((r) => setTimeout(r, 100)); // the queue is full; later SYNs are dropped
+    const goodPort = await freePort();
+    await new Promise<void>((r) => good.listen(goodPort, '127.0.0.1', () => r()));
+    proxy.setBackends([
+      { taskId: 'stuck', host: '127.0.0.1', port: stuckPort },
+      { taskId: 'good', host: '127.0.0.1', port: goodPort },
+    ]);
+    await proxy.listen();
+    const t0 = Date.now();
+    assert.equal(await fetchName(proxy.bind.port), 'good');
+    assert.ok(Date.now() - t0 >= 250, 'the stuck backend was waited for up to the timeout');
+    assert.equal(proxy.counters.backendErrors, 1);
+    await until(() => proxy.counters.connectionsActive === 0);
+    assert.equal(proxy.openSockets(), 0);
+  } finally {
+    for (const f of fillers) f.destroy();
+    stuck.kill('SIGKILL');
+    await proxy.close();
+    await new Promise((r) => good.close(r));
+  }
 });
