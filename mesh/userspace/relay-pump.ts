@@ -29,12 +29,10 @@ let spareRequest: WriteRequest | undefined;
 
 export interface PumpOwner {
   /**
-   * The pump's source ended. True when the owner closed both handles instead of a shutdown (the other direction
-   * had ended too); the close sends the destination our FIN as a shutdown would.
+   * The pump's source ended. True when the owner closed both handles (the other direction had ended too: the
+   * close sends the destination our FIN); false to have the pump shut down the destination's sending half.
    */
-  lastToEnd(source: TcpHandle): boolean;
-  /** The pump's source ended and the destination's sending half is shut down (after all that was written). */
-  pumpDone(): void;
+  sourceEnded(): boolean;
   /** A read or write failed (reset, broken pipe): the connection is over. */
   pumpFailed(status: number): void;
 }
@@ -93,14 +91,11 @@ export class RelayPump {
     }
     if (n === 0) return;
     if (n !== UV_EOF) return void this.owner.pumpFailed(n);
-    if (this.owner.lastToEnd(this.from)) return;
-    const shut = h.newShutdown();
-    shut.oncomplete = (status) => {
-      if (this.stopped) return;
-      if (status < 0) this.owner.pumpFailed(status);
-      else this.owner.pumpDone();
-    };
-    const err = this.to.shutdown(shut);
+    if (this.owner.sourceEnded()) return;
+    // No completion callback: nothing waits for it (the connection closes when the other direction ends or
+    // fails), and a request without `oncomplete` costs no call into JavaScript. A shutdown that fails means the
+    // destination is gone, which its own read reports.
+    const err = this.to.shutdown(h.newShutdown());
     if (err) this.owner.pumpFailed(err);
   };
 

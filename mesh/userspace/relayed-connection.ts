@@ -5,8 +5,8 @@
  *
  * Ends: the first side's end of stream is passed on as a shutdown of the other side's sending half after all it
  * sent, so a client that half-closes (`nc -N`, HTTP/1.0) still gets the whole response; when the second side
- * ends too, both are closed at once (the close carries its FIN: lastToEnd). A reset or failed write on either side closes both at once: there is
- * nobody left to deliver to.
+ * ends too, both are closed at once (sourceEnded). A reset or failed read or write on either side closes both at
+ * once: there is nobody left to deliver to.
  */
 import { RelayPump, type PumpOwner } from './relay-pump';
 import type { TcpHandle } from './tcp-handles';
@@ -14,9 +14,8 @@ import type { TcpHandle } from './tcp-handles';
 export class RelayedConnection implements PumpOwner {
   private readonly toUpstream: RelayPump;
   private readonly toClient: RelayPump;
-  /** Directions whose source has ended, and those whose destination is shut down after it. */
+  /** Directions whose source has ended. */
   private sourcesEnded = 0;
-  private ended = 0;
   private closing = false;
 
   constructor(
@@ -41,20 +40,16 @@ export class RelayedConnection implements PumpOwner {
   }
 
   /**
-   * The second direction to end closes both handles at once instead of one more shutdown: a shutdown and its
-   * callback cost a system call and a turn of the loop, and the close sends the same FIN. Safe when libuv holds
-   * nothing more for the source (the other direction's last bytes are with the kernel, which delivers them
-   * before the FIN of a close) and nothing for the destination (a pump reads only once its last write is done);
-   * both sides have sent their FIN, so neither has unread data that would make the close a reset.
+   * The second direction to end closes both handles instead of one more shutdown (a system call, and usually
+   * the first direction's shutdown is still queued in libuv and is dropped too): the close sends the same FIN.
+   * Nothing is lost: libuv holds no write for either side, as a pump reads — its end of stream included — only
+   * once its last write is done, so everything either side sent is with the kernel, which delivers it before the
+   * FIN; and both sides have sent their FIN, so neither has unread data that would turn the close into a reset.
    */
-  lastToEnd(source: TcpHandle): boolean {
-    if (this.sourcesEnded++ === 0 || source.writeQueueSize > 0) return false;
+  sourceEnded(): boolean {
+    if (this.sourcesEnded++ === 0) return false;
     this.close();
     return true;
-  }
-
-  pumpDone(): void {
-    if (++this.ended === 2) this.close();
   }
 
   pumpFailed(): void {

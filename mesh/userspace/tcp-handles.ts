@@ -42,7 +42,8 @@ export interface WriteRequest {
   oncomplete: (status: number) => void;
 }
 export interface ShutdownRequest {
-  oncomplete: (status: number) => void;
+  /** Called when the shutdown is done, if set; without it libuv's completion makes no call into JavaScript. */
+  oncomplete?: (status: number) => void;
 }
 export interface ConnectRequest {
   oncomplete: (status: number) => void;
