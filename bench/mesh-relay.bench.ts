@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec } from '../control/base/exec';
+import { haproxyTcpConfig } from './support/haproxy-config';
 import { NsProcess } from './support/ns-process';
 import { processCpuSeconds } from './support/procfs';
 import { runBench, type Cleanup } from './support/run-bench';
@@ -78,23 +79,7 @@ http {
 
 function haproxyConfig(): string {
   const path = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    path,
-    `global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend relay
-  bind 127.0.0.1:${RELAY_PORT}
-  default_backend task
-backend task
-  server task1 127.0.0.1:${BACKEND_PORT}
-`,
-  );
+  writeFileSync(path, haproxyTcpConfig({ threads: 1, bind: `127.0.0.1:${RELAY_PORT}`, servers: [`127.0.0.1:${BACKEND_PORT}`] }));
   return path;
 }
 

@@ -35,6 +35,7 @@ import type { EndpointTable } from '../mesh/endpoint-table';
 import { bigEndpointTable, withOneEndpointReplaced } from './support/big-endpoint-table';
 import { BACKEND_IPS, BRIDGE, HTTP_PORT, MeshLab, NODE_IP, UDP_PORT } from './support/mesh-lab';
 import { runBench, type Cleanup } from './support/run-bench';
+import { haproxyTcpConfig } from './support/haproxy-config';
 import { printTable, ratio } from './support/table';
 import { runWrk, type ConnectionMode, type WrkResult } from './support/wrk';
 
@@ -108,24 +109,7 @@ async function checkTools(): Promise<void> {
 
 function haproxyConfig(threads: 1 | 2): string {
   const path = join(lab.dir, `haproxy-${threads}.cfg`);
-  writeFileSync(
-    path,
-    `global
-  nbthread ${threads}
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend bench
-  bind ${NODE_IP}:${HAPROXY_PORT[threads]}
-  default_backend tasks
-backend tasks
-  balance roundrobin
-${BACKEND_IPS.map((ip, i) => `  server task${i + 1} ${ip}:${HTTP_PORT}`).join('\n')}
-`,
-  );
+  writeFileSync(path, haproxyTcpConfig({ threads, bind: `${NODE_IP}:${HAPROXY_PORT[threads]}`, servers: BACKEND_IPS.map((ip) => `${ip}:${HTTP_PORT}`) }));
   return path;
 }
 
