@@ -165,7 +165,6 @@ export class TcpProxy implements PortProxy {
       const b = picker.pick(n, start);
       if (!b) {
         counters.rejected++;
-        conn.handles = 1;
         conn.close();
         return;
       }
@@ -176,6 +175,7 @@ export class TcpProxy implements PortProxy {
         counters.backendErrors++;
         up.close();
         attempt = undefined;
+        conn.handles = 1;
         tryBackend(n + 1);
       };
       const up = connectTcp(b.host, b.port, (status) => {
