@@ -4,7 +4,7 @@
  * share stays about the same across variants), for the ways a resolver can call it:
  *   - default lookup: an IP literal still goes through dns.lookup (two regular expressions and a nextTick);
  *   - literal lookup, net.isIPv6: a lookup that answers at once, as the resolver's sockets did;
- *   - literal lookup, ':' test: the same without the regular expression (dns/literal-lookup.ts);
+ *   - literal lookup, ':' test: the same without the regular expression (control/base/literal-lookup.ts);
  *   - with a callback: Node then cannot use its synchronous try-send;
  *   - offset/length arguments instead of a whole Buffer.
  * Variants alternate, five rounds, best round reported. Never asserts speed.
@@ -13,7 +13,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { literalLookup } from '../dns/literal-lookup';
+import { literalLookup } from '../control/base/literal-lookup';
 
 const i = process.argv.indexOf('--sends');
 const SENDS = i > 0 ? Number(process.argv[i + 1]) : 200_000;

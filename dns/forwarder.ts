@@ -19,7 +19,7 @@ import { FLAG, RCODE, OUR_EDNS_SIZE, countsFit } from './response';
 import { ForwardCache } from './forward-cache';
 import { isPlainQuery, questionEnd, sameQuestion, wireCacheTtl } from './wire';
 import { WireCache } from './wire-cache';
-import { literalLookup } from './literal-lookup';
+import { literalLookup } from '../control/base/literal-lookup';
 
 export interface Upstream {
   host: string;
@@ -97,7 +97,7 @@ export class Forwarder {
 
   constructor(private readonly opts: ForwarderOptions) {
     for (const u of opts.upstreams) {
-      // Sockets send without a name lookup (literal-lookup.ts), so a name here would never be resolved.
+      // Sockets send without a name lookup (control/base/literal-lookup.ts), so a name here would never be resolved.
       if (!net.isIP(u.host)) throw new Error(`dns upstream "${u.host}" is not an IP address: give upstreams as IP and port, e.g. 192.0.2.53:53`);
       if (!Number.isInteger(u.port) || u.port < 1 || u.port > 65535) throw new Error(`dns upstream ${u.host} has port ${u.port}: use 1-65535 (53 for a normal resolver)`);
     }

@@ -13,7 +13,7 @@ import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
 import type { DnsCounters } from './counters';
 import { QueryHandler, plainAddress } from './query-handler';
-import { literalLookup } from './literal-lookup';
+import { literalLookup } from '../control/base/literal-lookup';
 
 export interface DnsServerOptions {
   address: string;

@@ -17,6 +17,7 @@
 import * as dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Clock, Timer } from '../../control/base/clock';
+import { literalLookup } from '../../control/base/literal-lookup';
 import type { Logger } from '../../control/base/log';
 import { Picker, backendKey, type BackendAddr, type Strategy } from './picker';
 import { zeroCounters, type PortProxy } from './port-proxy';
@@ -74,7 +75,8 @@ export class UdpProxy implements PortProxy {
 
   async listen(): Promise<void> {
     if (this.socket) return;
-    const socket = dgram.createSocket({ type: isIP(this.bind.host) === 6 ? 'udp6' : 'udp4', reuseAddr: true });
+    // Replies go to clients' source addresses, IP literals: no name lookup (and its nextTick) per datagram.
+    const socket = dgram.createSocket({ type: isIP(this.bind.host) === 6 ? 'udp6' : 'udp4', reuseAddr: true, lookup: literalLookup });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
@@ -123,7 +125,7 @@ export class UdpProxy implements PortProxy {
   private openFlow(key: string, rinfo: dgram.RemoteInfo): Flow | undefined {
     const backend = this.picker.pick(0, this.picker.start());
     if (!backend) return undefined;
-    const socket = dgram.createSocket({ type: isIP(backend.host) === 6 ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({ type: isIP(backend.host) === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
     const flow: Flow = { client: { address: rinfo.address, port: rinfo.port }, backend, key, socket, pending: [], lastActive: this.opts.clock.now() };
     this.flows.set(key, flow);
     this.active.set(backend.taskId, (this.active.get(backend.taskId) ?? 0) + 1);
