@@ -10,6 +10,8 @@
 import type { Logger } from '../../control/base/log';
 import { errorMessage } from '../../control/base/errors';
 import { zeroCounters, type ProxyCounters } from './port-proxy';
+import { AcceptBalance } from './accept-balance';
+import type { TcpHandle } from './tcp-handles';
 import { TcpProxy, type LocalRoute } from './tcp-proxy';
 import type { FromWorker, ToWorker, WorkerReport } from './worker-protocol';
 
@@ -30,6 +32,8 @@ function ipcLogger(fields: Record<string, unknown>): Logger {
 interface Served {
   proxy: TcpProxy;
   routeCounters: Map<number, ProxyCounters>;
+  /** Connections accepted on this listener and handed on to another worker. */
+  handedOn: number;
 }
 
 const served = new Map<number, Served>();
@@ -37,14 +41,18 @@ const log = ipcLogger({ workerPid: process.pid });
 
 function report(): WorkerReport {
   const out: WorkerReport = {};
-  for (const [id, s] of served) out[id] = { own: s.proxy.counters, routes: Object.fromEntries(s.routeCounters) };
+  for (const [id, s] of served) out[id] = { own: s.proxy.counters, routes: Object.fromEntries(s.routeCounters), handedOn: s.handedOn };
   return out;
 }
 
 async function handle(m: ToWorker): Promise<void> {
   switch (m.op) {
     case 'open':
-      if (!served.has(m.id)) served.set(m.id, { proxy: new TcpProxy({ host: m.host, port: m.port }, log, { shared: true }), routeCounters: new Map() });
+      if (!served.has(m.id)) {
+        const id = m.id;
+        const proxy = new TcpProxy({ host: m.host, port: m.port }, log, { shared: true, handOff: (client) => handOff(id, client) });
+        served.set(id, { proxy, routeCounters: new Map(), handedOn: 0 });
+      }
       return;
     case 'backends':
       served.get(m.id)?.proxy.setBackends(m.backends, m.strategy);
@@ -79,9 +87,44 @@ async function handle(m: ToWorker): Promise<void> {
   }
 }
 
-// Messages are handled one after another, as sent: a close must not overtake the listen before it.
+const balance = new AcceptBalance();
+
+function openHere(): number {
+  let n = 0;
+  for (const s of served.values()) n += s.proxy.openConnections();
+  return n;
+}
+
+/**
+ * Called for every connection this worker accepts: when it holds more than its share (accept-balance.ts), the
+ * connection goes to swarmd, which gives it to the least loaded worker. The handle is closed here once sent (the
+ * receiving process has its own descriptor); if it cannot be sent, it is served here after all.
+ */
+function handOff(id: number, client: TcpHandle): boolean {
+  const s = served.get(id);
+  if (!s || !process.connected || balance.keep(openHere())) return false;
+  s.handedOn++;
+  process.send!({ op: 'handoff', id } satisfies FromWorker, client as never, (err: Error | null) => {
+    if (!err) return client.close();
+    s.handedOn--;
+    s.proxy.adopt(client);
+  });
+  return true;
+}
+
+// Messages are handled one after another, as sent: a close must not overtake the listen before it. A connection
+// handed on, and the load figures, are taken at once: the listener they are for is open already.
 let queue: Promise<void> = Promise.resolve();
-process.on('message', (m: ToWorker) => {
+process.on('message', (m: ToWorker, passed?: unknown) => {
+  if (m.op === 'adopt') {
+    const client = passed as TcpHandle | undefined;
+    if (!client) return;
+    const s = served.get(m.id);
+    if (s) s.proxy.adopt(client);
+    else client.close();
+    return;
+  }
+  if (m.op === 'load') return balance.update(m.workers, m.others);
   queue = queue.then(() => handle(m)).catch((e) => log.error('mesh worker: message failed', { op: m.op, err: errorMessage(e) }));
 });
 

@@ -62,7 +62,12 @@ export class TcpProxy implements PortProxy {
      * Listen on a socket shared with the other mesh workers (mesh-worker.ts): in a cluster worker a listen
      * that is not exclusive asks the primary for its one socket instead of binding a socket of its own.
      */
-    private readonly opts: { shared?: boolean; connectTimeoutMs?: number } = {},
+    private readonly opts: {
+      shared?: boolean;
+      connectTimeoutMs?: number;
+      /** Asked first about every accepted connection; true when it took the connection elsewhere (accept-balance.ts). */
+      handOff?: (client: TcpHandle) => boolean;
+    } = {},
   ) {
     tcpHandles(); // a Node without them fails here, saying so, not at the first connection
     this.picker = new Picker([], 'round-robin', this.active);
@@ -88,7 +93,10 @@ export class TcpProxy implements PortProxy {
       });
     });
     server.on('error', (e) => this.log.error('listener failed', { host: this.bind.host, port: this.bind.port, err: e }));
-    takeConnections(server, (client) => this.accept(client));
+    const handOff = this.opts.handOff;
+    takeConnections(server, (client) => {
+      if (!handOff?.(client)) this.accept(client);
+    });
     this.server = server;
   }
 
@@ -100,6 +108,11 @@ export class TcpProxy implements PortProxy {
     let n = 0;
     for (const c of this.open) n += c.queuedBytes();
     return n;
+  }
+
+  /** Client connections open now (waiting for a backend, or relayed). */
+  openConnections(): number {
+    return this.open.size;
   }
 
   /** Connection handles open now (clients and backends), so tests can see that nothing outlives its connection. */
@@ -115,6 +128,11 @@ export class TcpProxy implements PortProxy {
     this.server = undefined;
     for (const c of [...this.open]) c.close();
     if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  /** Serves a connection accepted elsewhere (another worker handed it on), as if this listener had accepted it. */
+  adopt(client: TcpHandle): void {
+    this.accept(client);
   }
 
   private accept(client: TcpHandle): void {

@@ -9,6 +9,11 @@
  * are summed per listener into the objects the mesh reads, so UserspaceMesh.counters() keeps its shape; what a
  * dead worker had counted is kept, minus its open connections, which died with it.
  *
+ * The kernel gives a burst of connections to whichever worker wakes first, so a worker holding more than its
+ * share hands new connections back here, and the pool gives each to the least loaded worker (accept-balance.ts;
+ * the handle travels as a file descriptor over the IPC channel). The pool sends every worker the others' load
+ * with each report.
+ *
  * One wrinkle of the cluster module: a worker numbers its listens per address, and a failed listen leaves its
  * number used, so a worker that failed a listen would ask for a different shared socket than its peers from then
  * on. So a port is first test-bound here, and a worker that still fails a listen is replaced.
@@ -20,6 +25,7 @@ import type { Logger } from '../../control/base/log';
 import { errorMessage } from '../../control/base/errors';
 import type { BackendAddr, Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
+import type { TcpHandle } from './tcp-handles';
 import type { LocalRoute } from './tcp-proxy';
 import type { FromWorker, RouteMessage, ToWorker, WorkerReport } from './worker-protocol';
 
@@ -36,6 +42,8 @@ interface Slot {
   /** Messages sent before the worker said it is ready (its message handler may not exist yet). */
   backlog: ToWorker[];
   report: WorkerReport;
+  /** Connections given to this worker since its last report (which does not count them yet). */
+  givenSinceReport: number;
   exited?: Promise<void>;
 }
 
@@ -43,6 +51,10 @@ interface Slot {
 export interface WorkerStats {
   pid: number;
   connectionsTotal: number;
+  /** Connections open in it, as last reported. */
+  connectionsActive: number;
+  /** Connections it accepted and handed on to another worker (accept-balance.ts). */
+  handedOn: number;
 }
 
 export class TcpWorkerPool {
@@ -58,7 +70,7 @@ export class TcpWorkerPool {
     readonly size: number,
     private readonly log: Logger,
   ) {
-    this.slots = Array.from({ length: size }, () => ({ ready: false, backlog: [], report: {} }));
+    this.slots = Array.from({ length: size }, () => ({ ready: false, backlog: [], report: {}, givenSinceReport: 0 }));
   }
 
   /** A TCP listener served by every worker. */
@@ -80,11 +92,13 @@ export class TcpWorkerPool {
       const pid = s.worker?.process.pid;
       if (pid === undefined) return [];
       let connectionsTotal = 0;
+      let handedOn = 0;
       for (const r of Object.values(s.report)) {
         connectionsTotal += r.own.connectionsTotal;
         for (const c of Object.values(r.routes)) connectionsTotal += c.connectionsTotal;
+        handedOn += r.handedOn;
       }
-      return [{ pid, connectionsTotal }];
+      return [{ pid, connectionsTotal, connectionsActive: openIn(s.report), handedOn }];
     });
   }
 
@@ -160,8 +174,9 @@ export class TcpWorkerPool {
     slot.worker = w;
     slot.ready = false;
     slot.report = {};
+    slot.givenSinceReport = 0;
     const pid = w.process.pid;
-    w.on('message', (m: FromWorker) => this.onMessage(slot, m));
+    w.on('message', (m: FromWorker, handle?: unknown) => this.onMessage(slot, m, handle));
     w.on('error', (e) => this.log.error('mesh worker channel error', { workerPid: pid, err: errorMessage(e) }));
     slot.exited = new Promise((resolve) =>
       w.once('exit', (code, signal) => {
@@ -190,8 +205,11 @@ export class TcpWorkerPool {
     if (slot.worker.isConnected()) slot.worker.send(m);
   }
 
-  private onMessage(slot: Slot, m: FromWorker): void {
+  private onMessage(slot: Slot, m: FromWorker, handle?: unknown): void {
     switch (m.op) {
+      case 'handoff':
+        if (handle) this.give(slot, m.id, handle as TcpHandle);
+        return;
       case 'ready': {
         slot.ready = true;
         const backlog = slot.backlog;
@@ -213,9 +231,36 @@ export class TcpWorkerPool {
     }
   }
 
+  /**
+   * A connection a worker handed on: to the live worker with the fewest open connections (as reported, plus what
+   * it was given since), or back to the sender when there is no other. swarmd's copy of the handle is closed once
+   * sent; a connection that cannot be sent anywhere is closed (the client sees it end).
+   */
+  private give(from: Slot, id: number, handle: TcpHandle): void {
+    let to: Slot | undefined;
+    for (const s of this.slots) {
+      if (s === from || !s.ready || !s.worker?.isConnected()) continue;
+      if (!to || openIn(s.report) + s.givenSinceReport < openIn(to.report) + to.givenSinceReport) to = s;
+    }
+    to ??= from.ready && from.worker?.isConnected() ? from : undefined;
+    if (!to?.worker) return handle.close();
+    to.givenSinceReport++;
+    to.worker.send({ op: 'adopt', id } satisfies ToWorker, handle as never, () => handle.close());
+  }
+
   private takeReport(slot: Slot, report: WorkerReport): void {
     slot.report = report;
+    slot.givenSinceReport = 0;
     for (const p of this.proxies.values()) p.sum(this.slots.map((s) => s.report[p.id]));
+    this.sendLoads();
+  }
+
+  /** Tells every worker what the accept balance needs: how many serve, and what the others hold. */
+  private sendLoads(): void {
+    if (this.size < 2) return;
+    const live = this.slots.filter((s) => s.ready && s.worker);
+    const total = live.reduce((n, s) => n + openIn(s.report), 0);
+    for (const s of live) this.send(s, { op: 'load', workers: live.length, others: total - openIn(s.report) });
   }
 
   private onExit(index: number, w: Worker, code: number | null, signal: string | null): void {
@@ -318,6 +363,16 @@ export class WorkerTcpProxy implements PortProxy {
       add(this.retired.routes.get(id)!, c);
     }
   }
+}
+
+/** Client connections open in a worker, by its report: every listener's, its routes' included. */
+function openIn(report: WorkerReport): number {
+  let n = 0;
+  for (const r of Object.values(report)) {
+    n += r.own.connectionsActive;
+    for (const c of Object.values(r.routes)) n += c.connectionsActive;
+  }
+  return n;
 }
 
 const KEYS = Object.keys(zeroCounters()) as (keyof ProxyCounters)[];
