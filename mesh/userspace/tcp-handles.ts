@@ -113,13 +113,15 @@ export function uvErrorName(status: number): string {
  * socket with cluster workers, close(). It must be listening (its private `_handle`, the listening handle or, in
  * a cluster worker, the handle the cluster module hands connections to; both call onconnection like this). The
  * server's connection count stays 0, so close() calls back once the listener is closed: the caller closes the
- * connections it took.
+ * connections it took. A failed accept (EMFILE: out of file descriptors) goes to `onAcceptError`, where Node's
+ * server would have emitted 'error'.
  */
-export function takeConnections(server: net.Server, onConnection: (handle: TcpHandle) => void): void {
+export function takeConnections(server: net.Server, onConnection: (handle: TcpHandle) => void, onAcceptError: (status: number) => void): void {
   const listening = (server as unknown as { _handle?: TcpHandle | null })._handle;
   if (!listening) throw new Error('takeConnections: the server is not listening');
   listening.onconnection = (status, handle) => {
     if (status === 0 && handle) onConnection(handle);
+    else onAcceptError(status);
   };
 }
 

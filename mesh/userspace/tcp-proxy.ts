@@ -24,7 +24,7 @@ import type { Logger } from '../../control/base/log';
 import { Picker, type BackendAddr, type Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
 import { RelayedConnection } from './relayed-connection';
-import { connectTcp, takeConnections, tcpHandles, type TcpHandle } from './tcp-handles';
+import { connectTcp, takeConnections, tcpHandles, uvErrorName, type TcpHandle } from './tcp-handles';
 
 /** Traffic for one local address on a shared listener: its own backends and counters. */
 export interface LocalRoute {
@@ -94,9 +94,13 @@ export class TcpProxy implements PortProxy {
     });
     server.on('error', (e) => this.log.error('listener failed', { host: this.bind.host, port: this.bind.port, err: e }));
     const handOff = this.opts.handOff;
-    takeConnections(server, (client) => {
-      if (!handOff?.(client)) this.accept(client);
-    });
+    takeConnections(
+      server,
+      (client) => {
+        if (!handOff?.(client)) this.accept(client);
+      },
+      (status) => this.log.error('accept failed', { host: this.bind.host, port: this.bind.port, err: uvErrorName(status) }),
+    );
     this.server = server;
   }
 
