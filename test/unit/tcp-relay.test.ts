@@ -221,3 +221,22 @@ test('a backend that never accepts is given up after the connect timeout and the
     await new Promise((r) => good.close(r));
   }
 });
+
+test('on a Node without the TCP handle bindings the proxy refuses at construction, naming the version and --mesh iptables', async () => {
+  // A child whose process.binding throws, as a Node that dropped it would; then the proxy is made there.
+  const script = `process.binding = () => { throw new Error('No such module: tcp_wrap'); };
+    const { TcpProxy } = require(${JSON.stringify(require.resolve('../../mesh/userspace/tcp-proxy'))});
+    try { new TcpProxy({ host: '127.0.0.1', port: 1 }, { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } }); console.log('made'); }
+    catch (e) { console.log(e.message); }`;
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(text.trim()));
+  });
+  assert.match(out, /needs Node's TCP handle bindings/);
+  assert.ok(out.includes(process.version), out);
+  assert.match(out, /--mesh iptables/);
+  assert.match(out, /No such module: tcp_wrap/);
+});
