@@ -1,7 +1,7 @@
 /**
  * The userspace mesh with its TCP listeners in worker processes (tcpWorkers > 1): real worker processes on
- * loopback addresses, no root needed. Connections must be spread over the workers by the kernel, a backend
- * change must reach every worker before apply() resolves, counters must add up over the workers, a worker that
+ * loopback addresses, no root needed. Connections must be spread over the workers (by the kernel, and a burst
+ * by the workers' accept balance), a backend change must reach every worker before apply() resolves, counters must add up over the workers, a worker that
  * dies is replaced, and nothing is left running after stop().
  */
 import { test } from 'node:test';
