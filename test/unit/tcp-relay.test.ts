@@ -70,6 +70,42 @@ test('50 MB each way at once arrive byte-identical, and the counters hold exactl
   );
 });
 
+test('a backend that answers and ends first still gets everything the client sends after, then the end', { timeout: 60_000 }, async () => {
+  // The backend's end of stream comes first (its FIN reaches the client while the client is still sending); the
+  // client's end then closes both connections at once, which must not cut what is still on its way to the backend.
+  const body = randomBytes(8 << 20);
+  let backendGot: Promise<string> | undefined;
+  await withProxy(
+    (s) => {
+      s.end('answer');
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      backendGot = new Promise((resolve, reject) => {
+        s.on('end', () => resolve(sha(got)));
+        s.on('error', reject);
+      });
+    },
+    async (port, proxy) => {
+      const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      const answer = new Promise<string>((resolve) => {
+        let text = '';
+        c.on('data', (d) => (text += d));
+        c.on('end', () => resolve(text));
+      });
+      await new Promise((r) => c.once('connect', r));
+      assert.equal(await answer, 'answer'); // the backend has ended its side
+      for (let off = 0; off < body.length; off += 1 << 20) {
+        if (!c.write(body.subarray(off, off + (1 << 20)))) await new Promise((r) => c.once('drain', r));
+      }
+      c.end();
+      assert.equal(await backendGot, sha(body), 'the backend received other bytes than the client sent after its end');
+      await until(() => proxy.counters.connectionsActive === 0);
+      assert.equal(proxy.counters.bytesIn, body.length);
+      assert.equal(proxy.openSockets(), 0);
+    },
+  );
+});
+
 test('a slow reader: the relay holds at most one buffer per direction, pauses the backend, and corrupts nothing', { timeout: 120_000 }, async () => {
   const down = randomBytes(16 << 20);
   let backend: net.Socket | undefined;
