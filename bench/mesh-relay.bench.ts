@@ -22,6 +22,7 @@ import { NsProcess } from './support/ns-process';
 import { processCpuSeconds } from './support/procfs';
 import { runBench, type Cleanup } from './support/run-bench';
 import { printTable } from './support/table';
+import { waitTcpInNs } from './support/wait-tcp';
 import { runWrk, type ConnectionMode } from './support/wrk';
 
 function option(name: string, fallback: string): string {
@@ -83,12 +84,6 @@ function haproxyConfig(): string {
   return path;
 }
 
-/** Resolves once something accepts on the relay port inside the namespace (HAProxy prints no ready line). */
-async function waitForRelayPort(): Promise<void> {
-  const probe = `const net=require('net');const end=Date.now()+10000;(function t(){net.connect(${RELAY_PORT},'127.0.0.1').on('connect',function(){this.destroy();process.exit(0)}).on('error',()=>Date.now()>end?process.exit(1):setTimeout(t,50))})()`;
-  await exec(['ip', 'netns', 'exec', ns, process.execPath, '-e', probe], { timeoutMs: 15_000 });
-}
-
 interface Row {
   round: number;
   variant: string;
@@ -122,7 +117,7 @@ async function main(): Promise<void> {
       const stop = () => relay.stop();
       cleanups.push(stop);
       try {
-        await (v.dist ? relay.waitForLine(/^ready$/) : waitForRelayPort());
+        await (v.dist ? relay.waitForLine(/^ready$/) : waitTcpInNs(ns, '127.0.0.1', RELAY_PORT)); // HAProxy prints no ready line
         const url = `http://127.0.0.1:${RELAY_PORT}/`;
         await runWrk(ns, url, { seconds: 1, connections: CONNECTIONS, mode: 'keep-alive' }); // warm-up (JIT)
         for (const mode of MODES) {

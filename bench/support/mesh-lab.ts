@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec } from '../../control/base/exec';
 import { NsProcess } from './ns-process';
+import { waitTcpInNs } from './wait-tcp';
 
 export const NODE_IP = '192.168.230.1';
 export const CLIENT_IP = '192.168.230.2';
@@ -69,9 +70,8 @@ export class MeshLab {
 
   /** Waits (up to 10 s) until host:port accepts a TCP connection from inside netns. */
   async waitTcp(netns: string, host: string, port: number): Promise<void> {
-    const probe = `const net=require('net');const end=Date.now()+10000;(function t(){net.connect(${port},'${host}').on('connect',function(){this.destroy();process.exit(0)}).on('error',()=>Date.now()>end?process.exit(1):setTimeout(t,50))})()`;
     try {
-      await exec(['ip', 'netns', 'exec', netns, process.execPath, '-e', probe], { timeoutMs: 15_000 });
+      await waitTcpInNs(netns, host, port);
     } catch {
       throw new Error(`${host}:${port} did not accept connections from ${netns} within 10 s:\n${this.procs.map((p) => `${p.label}: ${p.logs().slice(-500)}`).join('\n')}`);
     }
