@@ -136,8 +136,9 @@ export class Forwarder {
    */
   relay(query: Buffer, question: dnsPacket.Question, limit: number): Promise<RelayOutcome> {
     const qEnd = questionEnd(query);
+    const plain = qEnd > 0 && isPlainQuery(query, qEnd);
     let key: string;
-    if (qEnd > 0 && isPlainQuery(query, qEnd)) {
+    if (plain) {
       key = WireCache.key(query, qEnd);
       const hit = this.wireCache.get(key, query, qEnd);
       if (hit) {
@@ -162,7 +163,7 @@ export class Forwarder {
         this.stats.overflow++;
         return Promise.resolve({ kind: 'servfail', reason: 'overflow' });
       }
-      answer = this.ask(query, key, wire);
+      answer = this.ask(query, key, wire, plain);
     }
     return answer.then((bytes) => this.outcome(bytes, limit));
   }
@@ -178,7 +179,8 @@ export class Forwarder {
     return d.kind === 'answer' ? { ...d, cached: out.cached === true } : d;
   }
 
-  private ask(query: Buffer, key: string, wire: string): Promise<Buffer | undefined> {
+  /** `plain`: relay()'s finding that the query carries nothing client-specific (its answer is kept as bytes). */
+  private ask(query: Buffer, key: string, wire: string, plain: boolean): Promise<Buffer | undefined> {
     this.inFlight++;
     this.stats.forwarded++;
     const p = this.tryAll(query)
@@ -190,8 +192,7 @@ export class Forwarder {
         // Read the TTL off the bytes; an answer that may be kept is kept as bytes for plain queries, else
         // decoded (once, for all later hits).
         else if (wireCacheTtl(bytes) > 0) {
-          const qEnd = questionEnd(query);
-          if (qEnd > 0 && isPlainQuery(query, qEnd)) this.wireCache.put(key, bytes);
+          if (plain) this.wireCache.put(key, bytes);
           else this.remember(key, bytes);
         }
         return bytes;
