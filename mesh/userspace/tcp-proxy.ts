@@ -39,7 +39,7 @@ const CONNECT_TIMEOUT_MS = 3000;
 /** A connection this listener holds: waiting for a backend, or relayed. */
 interface OpenConnection {
   /** Handles open for it: the client's, and the backend's once one is being connected or relayed to. */
-  handles: number;
+  handles(): number;
   queuedBytes(): number;
   /** Cuts it: its handles are closed and it leaves the open set at once. */
   close(): void;
@@ -122,7 +122,7 @@ export class TcpProxy implements PortProxy {
   /** Connection handles open now (clients and backends), so tests can see that nothing outlives its connection. */
   openSockets(): number {
     let n = 0;
-    for (const c of this.open) n += c.handles;
+    for (const c of this.open) n += c.handles();
     return n;
   }
 
@@ -153,7 +153,7 @@ export class TcpProxy implements PortProxy {
     let attempt: TcpHandle | undefined; // the backend connection being made
     let timer: NodeJS.Timeout | undefined;
     const conn: OpenConnection = {
-      handles: 1,
+      handles: () => (attempt ? 2 : 1),
       queuedBytes: () => 0,
       close: () => {
         // Still waiting for a backend: close what is open now; a connect that completes later is ignored.
@@ -197,7 +197,6 @@ export class TcpProxy implements PortProxy {
         counters.backendErrors++;
         up.close();
         attempt = undefined;
-        conn.handles = 1;
         tryBackend(n + 1);
       };
       const up = connectTcp(b.host, b.port, (status) => {
@@ -208,7 +207,6 @@ export class TcpProxy implements PortProxy {
         relay(up, b.taskId);
       });
       attempt = up;
-      conn.handles = 2;
       timer = setTimeout(() => {
         if (!settled && attempt === up) failed(up);
       }, this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
