@@ -32,10 +32,9 @@ export type GeneralResult =
   | { kind: 'answer'; bytes: Buffer; rcode: number; qtype: string; truncated: boolean }
   | ForwardResult;
 
-/** "Not ours: forward it". `query` is the decoded query when the general path decoded it (fastForward() does not). */
+/** "Not ours: forward it". */
 export interface ForwardResult {
   kind: 'forward';
-  query?: dnsPacket.Packet;
   question: dnsPacket.Question;
   limit: number;
   edns: boolean;
@@ -256,7 +255,7 @@ export class Answerer {
     }
     if (question.class !== 'IN' && question.class !== 'ANY') return this.encoded(query, question, refused(), limit, !!opt);
     const local = this.resolve(this.records.viewFor(source), question);
-    if (!local) return { kind: 'forward', query, question, limit, edns: !!opt };
+    if (!local) return { kind: 'forward', question, limit, edns: !!opt };
     return this.encoded(query, question, local, limit, !!opt);
   }
 

@@ -11,7 +11,7 @@ import type { EndpointSink, EndpointTable } from '../mesh/endpoint-table';
 import { Records } from './records';
 import { Answerer } from './answer';
 import { Forwarder, Upstream } from './forwarder';
-import { DnsServer } from './server';
+import { DnsServer, type UdpIo } from './server';
 import { readResolvConf } from './resolv-conf';
 import { sumSnapshots, type DnsCountersSnapshot } from './counters';
 import { UdpReaderPool } from './udp-reader-pool';
@@ -36,9 +36,13 @@ export interface DnsResolverOptions {
   cacheSize?: number;
   /** Shuffle randomness (tests). */
   random?: () => number;
+  /** How UDP is read (server.ts); default: in batches when that is built. */
+  udpIo?: UdpIo;
   /**
-   * Extra processes reading the same UDP socket (udp-reader-pool.ts), so answers use more than one CPU. Default
-   * 0: the main process alone. TCP is always served by the main process.
+   * Extra processes answering UDP (udp-reader-pool.ts), so answers use more than one CPU. With batch UDP they do
+   * all the UDP reading (the main process's event loop, busy with the control plane, then never delays an answer);
+   * with dgram they share the main process's socket. Default 0: the main process alone. TCP is always served by
+   * the main process.
    */
   udpReaders?: number;
 }
@@ -82,7 +86,15 @@ export class DnsResolver implements Component, EndpointSink {
       searchDomains: this.search,
       random: opts.random,
     });
-    this.server = new DnsServer({ address: opts.address, port: opts.port, logger: opts.logger, answerer: this.answerer, forwarder: this.forwarder });
+    this.server = new DnsServer({
+      address: opts.address,
+      port: opts.port,
+      logger: opts.logger,
+      answerer: this.answerer,
+      forwarder: this.forwarder,
+      udpIo: opts.udpIo,
+      udpReadersElsewhere: (opts.udpReaders ?? 0) > 0,
+    });
   }
 
   /** The bound port (useful with port 0). */
@@ -94,13 +106,15 @@ export class DnsResolver implements Component, EndpointSink {
     await this.server.listen();
     const extra = this.opts.udpReaders ?? 0;
     if (extra > 0) {
+      const batch = this.server.udpIo === 'batch';
+      const config: ReaderConfig = { ...this.readerConfig(), batchUdp: batch ? { address: this.opts.address, port: this.server.port } : undefined };
       this.readers = new UdpReaderPool(
-        { readers: extra, socket: this.server.udpSocket!, config: this.readerConfig(), clock: this.opts.clock, logger: this.opts.logger },
+        { readers: extra, socket: batch ? undefined : this.server.udpSocket, config, clock: this.opts.clock, logger: this.opts.logger },
         this.table,
       );
       await this.readers.start();
     }
-    this.opts.logger.info('dns resolver listening', { address: this.opts.address, port: this.server.port });
+    this.opts.logger.info('dns resolver listening', { address: this.opts.address, port: this.server.port, udp: this.server.udpIo });
   }
 
   async stop(): Promise<void> {
@@ -115,6 +129,11 @@ export class DnsResolver implements Component, EndpointSink {
     this.table = table;
     const change = this.answerer.update(table);
     return this.readers?.apply(change, table);
+  }
+
+  /** How UDP is read; undefined before start(). */
+  get udpIo(): UdpIo | undefined {
+    return this.server.udpIo;
   }
 
   /** Process ids of the extra UDP readers running now. */

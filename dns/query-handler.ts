@@ -23,7 +23,10 @@ export class QueryHandler {
     private readonly forwarder: Forwarder,
   ) {}
 
-  /** Calls reply exactly once: with the answer, or with undefined when the query is dropped. Never throws. */
+  /**
+   * Calls reply exactly once: with the answer, or with undefined when the query is dropped. Never throws. Reads q
+   * only until it returns (what it keeps, it copies), so q may be a view of a buffer the caller reuses.
+   */
   handle(q: Buffer, source: string, maxSize: number, reply: Reply): void {
     const t0 = performance.now();
     const c = this.counters;
@@ -51,10 +54,10 @@ export class QueryHandler {
       }
       c.forwarded++;
       // The upstream's bytes as they came (or as cached), with the client's ID back: its flags, records and EDNS stand.
-      const relayed = (bytes: Buffer, cached: boolean | undefined): void => {
+      const relayed = (bytes: Buffer, cached: boolean | undefined, query: Buffer): void => {
         if (cached) c.cacheHits++;
-        bytes[0] = q[0];
-        bytes[1] = q[1];
+        bytes[0] = query[0];
+        bytes[1] = query[1];
         const rcode = bytes[3] & 0xf;
         c.count(r.question.type, RCODE_NAME[rcode] ?? String(rcode));
         if (bytes[2] & 0x02) c.truncated++;
@@ -63,14 +66,16 @@ export class QueryHandler {
       };
       // A cached answer to a plain query is sent at once: no promise, no turn of the event loop.
       const hit = this.forwarder.cachedBytes(q, r.limit);
-      if (hit) return relayed(hit, true);
-      this.forwarder.relay(q, r.question, r.limit).then(
+      if (hit) return relayed(hit, true, q);
+      // q may be a view of a receive buffer that the next datagram overwrites (udp-batch-socket.ts): keep a copy.
+      const own = Buffer.from(q);
+      this.forwarder.relay(own, r.question, r.limit).then(
         (out) => {
           try {
-            if (out.kind === 'relayed') return relayed(out.bytes, out.cached);
+            if (out.kind === 'relayed') return relayed(out.bytes, out.cached, own);
             if (out.kind === 'answer' && out.cached) c.cacheHits++;
             const local = out.kind === 'answer' ? fromUpstream(out.packet) : servfail();
-            const { bytes, truncated } = encodeResponse(r.query ?? dnsPacket.decode(q), r.question, local, r.limit, r.edns);
+            const { bytes, truncated } = encodeResponse(dnsPacket.decode(own), r.question, local, r.limit, r.edns);
             c.count(r.question.type, RCODE_NAME[local.rcode] ?? String(local.rcode));
             if (truncated) c.truncated++;
             c.observe(performance.now() - t0);

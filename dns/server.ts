@@ -1,7 +1,9 @@
 /**
  * The listeners: one UDP socket and one TCP server on the same address and port. Each query goes to the query
- * handler (fast path, general path, forwarder); exactly one reply or none comes back per query. The UDP socket may
- * also be shared with extra reader processes (udp-reader-pool.ts); TCP is served here only. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
+ * handler (fast path, general path, forwarder); exactly one reply or none comes back per query. UDP is read in
+ * batches (udp-batch-socket.ts: recvmmsg/sendmmsg, about twice the queries per CPU second) when its native part is
+ * built, else with Node's dgram (said in the log). Extra reader processes (udp-reader-pool.ts) join the batch
+ * socket's SO_REUSEPORT group with sockets of their own, or share the dgram socket; TCP is served here only. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
  * a connection cap, an idle timeout, a bound on queries in flight per connection (the socket is paused beyond it)
  * and on unsent output. Nothing a packet does may throw out of these handlers: every step is guarded, counted
  * and dropped, and the server goes on.
@@ -14,6 +16,10 @@ import type { Forwarder } from './forwarder';
 import type { DnsCounters } from './counters';
 import { QueryHandler, plainAddress } from './query-handler';
 import { literalLookup } from '../control/base/literal-lookup';
+import { BatchUdpSocket, probeUdpPort, udpBatchNative } from './udp-batch-socket';
+
+/** How UDP is read: in batches (the native socket) or with Node's dgram, a datagram at a time. */
+export type UdpIo = 'batch' | 'dgram';
 
 export interface DnsServerOptions {
   address: string;
@@ -27,6 +33,14 @@ export interface DnsServerOptions {
   maxTcpConnections?: number;
   /** Queries one TCP connection may have unanswered before we stop reading from it. Default 32. */
   maxTcpPending?: number;
+  /** Default: 'batch' when its native part is built, else 'dgram'. Asking for 'batch' without it fails listen(). */
+  udpIo?: UdpIo;
+  /**
+   * With batch UDP: extra reader processes (udp-reader-pool.ts) bind their own sockets on our address and port and
+   * do all UDP reading, so a busy main event loop (the control plane) never delays an answer. listen() then only
+   * checks the port is free (and picks it, for port 0).
+   */
+  udpReadersElsewhere?: boolean;
 }
 
 const MAX_TCP_BACKLOG_BYTES = 1 << 20;
@@ -34,6 +48,9 @@ const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 export class DnsServer {
   private readonly handler: QueryHandler;
   private udp?: dgram.Socket;
+  private batch?: BatchUdpSocket;
+  /** Batch UDP read by the extra readers only (udpReadersElsewhere). */
+  private batchElsewhere = false;
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
   private boundPort = 0;
@@ -46,9 +63,14 @@ export class DnsServer {
     return this.handler.counters;
   }
 
-  /** The bound UDP socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen(). */
+  /** The bound dgram socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen() or when UDP is read in batches. */
   get udpSocket(): dgram.Socket | undefined {
     return this.udp;
+  }
+
+  /** How UDP is read; undefined before listen(). */
+  get udpIo(): UdpIo | undefined {
+    return this.batch || this.batchElsewhere ? 'batch' : this.udp ? 'dgram' : undefined;
   }
 
   get port(): number {
@@ -56,18 +78,23 @@ export class DnsServer {
   }
 
   async listen(): Promise<void> {
-    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', lookup: literalLookup });
-    udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo));
-    udp.on('error', (err) => this.opts.logger.warn('dns udp socket error', { err }));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(this.opts.port, this.opts.address, () => {
-        udp.off('error', reject);
-        resolve();
+    const batch = this.batchWanted();
+    if (batch && this.opts.udpReadersElsewhere) {
+      this.boundPort = probeUdpPort(this.opts.address, this.opts.port);
+      this.batchElsewhere = true;
+    } else if (batch) {
+      const c = this.counters;
+      this.batch = new BatchUdpSocket({
+        address: this.opts.address,
+        port: this.opts.port,
+        mode: 'exclusive', // fails like a plain bind if a stale resolver holds the port; extra readers join it
+        onDatagram: (msg, source, _port, reply) => this.handler.handle(msg, source, 512, reply),
+        onOversized: () => c.dropped++,
       });
-    });
-    this.udp = udp;
-    this.boundPort = udp.address().port;
+      this.boundPort = this.batch.port;
+    } else {
+      await this.listenDgram();
+    }
     const tcp = net.createServer((s) => this.onConnection(s));
     tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
     tcp.on('error', (err) => this.opts.logger.warn('dns tcp server error', { err }));
@@ -81,7 +108,34 @@ export class DnsServer {
     this.tcp = tcp;
   }
 
+  private batchWanted(): boolean {
+    if (this.opts.udpIo === 'dgram') return false;
+    const native = udpBatchNative();
+    if (!(native instanceof Error)) return true;
+    if (this.opts.udpIo === 'batch') throw native;
+    this.opts.logger.warn('dns: reading UDP with Node dgram, about half the queries per CPU second', { reason: native.message });
+    return false;
+  }
+
+  private async listenDgram(): Promise<void> {
+    const udp = dgram.createSocket({ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', lookup: literalLookup });
+    udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo));
+    udp.on('error', (err) => this.opts.logger.warn('dns udp socket error', { err }));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(this.opts.port, this.opts.address, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    this.udp = udp;
+    this.boundPort = udp.address().port;
+  }
+
   async close(): Promise<void> {
+    this.batch?.close();
+    this.batch = undefined;
+    this.batchElsewhere = false;
     for (const s of this.conns) s.destroy();
     await Promise.all([
       new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),

@@ -1,8 +1,9 @@
 /**
- * Extra UDP readers for the resolver: N child processes (udp-reader-process.ts) that each receive the resolver's
- * bound UDP socket and answer from it, next to the main process, which keeps reading too (it must hold the socket
- * anyway, to hand it to a reader that replaces one that died). A new reader gets the whole current table with the
- * socket; after that every reader gets each change as the main process's records computed it (a delta of the
+ * Extra UDP readers for the resolver: N child processes (udp-reader-process.ts) that answer on the resolver's
+ * address next to the main process, which keeps reading too: with the batch socket each reader binds one of its own
+ * in the resolver's SO_REUSEPORT group (config.batchUdp); with dgram each receives the resolver's bound socket (the
+ * main process holds it, to hand it to a reader that replaces one that died). A new reader gets the whole current
+ * table at start; after that every reader gets each change as the main process's records computed it (a delta of the
  * services that changed; the whole table only when the networks change), in order over its IPC channel, and
  * applies it to its own copy. apply() resolves once all live readers answer from the change, so "RUNNING only
  * once the resolver answers for the task" holds for every reader, not only the main one. Counters are the
@@ -21,7 +22,8 @@ import type { FromReader, ReaderConfig, ToReader } from './udp-reader-protocol';
 export interface UdpReaderPoolOptions {
   /** Child processes to start (the main process is one more reader). */
   readers: number;
-  socket: dgram.Socket;
+  /** The dgram socket to share; absent when config.batchUdp tells the readers where to bind their own. */
+  socket?: dgram.Socket;
   config: ReaderConfig;
   clock: Clock;
   logger: Logger;
@@ -128,7 +130,7 @@ export class UdpReaderPool {
       }, this.opts.respawnMs ?? 1000);
       this.respawns.add(t);
     });
-    // The socket travels with the first message; the current table with it, so the reader never answers from none.
+    // The socket (dgram) travels with the first message; the current table with it, so the reader never answers from none.
     send(child, { kind: 'init', config: this.opts.config, gen: this.gen, table: this.table }, this.opts.socket);
   }
 

@@ -1,7 +1,9 @@
 /**
- * An extra UDP reader: a child process that receives the resolver's bound UDP socket from the main process and
- * answers from the same fd, so queries spread over more than one CPU (Node 20 has no SO_REUSEPORT; a shared fd
- * is what the kernel offers instead: every reader waits on it, one wins each datagram). It keeps its own Records
+ * An extra UDP reader: a child process answering on the resolver's address, so queries spread over more than one
+ * CPU. With the batch socket (udp-batch-socket.ts) it binds a socket of its own in the resolver's SO_REUSEPORT
+ * group, and the kernel spreads clients over the group by their address and port; with dgram (Node 20 has no
+ * reusePort) it receives the resolver's bound socket and answers from the same fd: every reader waits on it, one
+ * wins each datagram. It keeps its own Records
  * (built from the table it starts with, then updated by each change the main process sends, acknowledged so the
  * resolver can tell when all readers answer for a new task) and its own forwarder and cache. It exits when the
  * main process goes away.
@@ -13,6 +15,7 @@ import type { EndpointTable } from '../mesh/endpoint-table';
 import { Answerer } from './answer';
 import { Forwarder } from './forwarder';
 import { QueryHandler, plainAddress } from './query-handler';
+import { BatchUdpSocket } from './udp-batch-socket';
 import { Records } from './records';
 import { COUNTERS_PERIOD_MS, type FromReader, type ReaderConfig, type ToReader } from './udp-reader-protocol';
 
@@ -36,7 +39,7 @@ function plain(fields?: Record<string, unknown>): Record<string, unknown> | unde
   return out;
 }
 
-function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dgram.Socket): void {
+function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dgram.Socket | undefined): void {
   const forwarder = new Forwarder({
     upstreams: config.upstreams,
     clock: systemClock,
@@ -47,14 +50,25 @@ function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dg
   });
   const answerer = new Answerer(Records.build(table), config.answer);
   const handler = new QueryHandler(answerer, forwarder);
-  // Attached in the same tick the socket arrives, so no datagram is read before there is a listener.
-  sock.on('message', (msg, rinfo) => {
-    if (rinfo.port === 0) return;
-    handler.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
-      if (resp) sock.send(resp, rinfo.port, rinfo.address);
+  if (config.batchUdp) {
+    // Bound only now, with the records built: the kernel sends this socket its share of clients from the start.
+    const c = handler.counters;
+    new BatchUdpSocket({
+      ...config.batchUdp,
+      mode: 'join',
+      onDatagram: (msg, source, _port, reply) => handler.handle(msg, source, 512, reply),
+      onOversized: () => c.dropped++,
     });
-  });
-  sock.on('error', (err) => ipcLogger.warn('dns reader udp socket error', { err }));
+  } else if (sock) {
+    // Attached in the same tick the socket arrives, so no datagram is read before there is a listener.
+    sock.on('message', (msg, rinfo) => {
+      if (rinfo.port === 0) return;
+      handler.handle(msg, plainAddress(rinfo.address), 512, (resp) => {
+        if (resp) sock.send(resp, rinfo.port, rinfo.address);
+      });
+    });
+    sock.on('error', (err) => ipcLogger.warn('dns reader udp socket error', { err }));
+  }
   tell({ kind: 'applied', gen });
   process.on('message', (m: ToReader) => {
     if (m.kind !== 'change') return;
@@ -69,10 +83,16 @@ if (require.main === module) {
   process.title = 'shoal-dns-reader';
   process.on('disconnect', () => process.exit(0));
   process.once('message', (m: ToReader, sock: dgram.Socket | undefined) => {
-    if (m.kind !== 'init' || !sock) {
-      tell({ kind: 'log', level: 'error', msg: 'dns reader: expected init with the UDP socket first' });
+    if (m.kind !== 'init' || (!sock && !m.config.batchUdp)) {
+      tell({ kind: 'log', level: 'error', msg: 'dns reader: expected init with the UDP socket (or where to bind one) first' });
       process.exit(1);
     }
-    start(m.config, m.gen, m.table, sock);
+    try {
+      start(m.config, m.gen, m.table, sock);
+    } catch (err) {
+      // The pool replaces a reader that exits; it logs this reason first.
+      tell({ kind: 'log', level: 'error', msg: 'dns reader could not start', fields: { err: (err as Error).message } });
+      process.exit(1);
+    }
   });
 }

@@ -17,10 +17,12 @@ export interface ReaderConfig {
   forwardTimeoutMs?: number;
   maxInFlight?: number;
   cacheSize?: number;
+  /** Set when the resolver reads UDP in batches: the reader binds a socket of its own there, in the resolver's SO_REUSEPORT group. */
+  batchUdp?: { address: string; port: number };
 }
 
 export type ToReader =
-  /** Sent once, with the shared UDP socket as the handle. */
+  /** Sent once, with the shared dgram socket as the handle (none when config.batchUdp says where to bind). */
   | { kind: 'init'; config: ReaderConfig; gen: number; table: EndpointTable }
   /** Brings the reader from generation gen-1 to gen; changes arrive in order, none is skipped. */
   | { kind: 'change'; gen: number; change: RecordsChange };
