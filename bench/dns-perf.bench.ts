@@ -5,7 +5,9 @@
  *   - Docker's embedded DNS: on the private dockerd, a user-defined network with three containers whose network
  *     aliases give the same names (svcN on one, tasks.svcN on all three), queried at 127.0.0.11 from a fourth
  *     container's namespace (dnsperf runs there via nsenter); skipped with the reason when there is no engine;
- *   - Shoal's resolver with 1..N UDP readers (--readers 0,1: extra reader processes).
+ *   - Shoal's resolver with 1..N UDP readers (--readers 0,1: extra reader processes), reading UDP in batches
+ *     (recvmmsg/sendmmsg; with extra readers only they read, each from a socket of its own) and with Node's dgram
+ *     (--udp-io batch,dgram; dgram's extra readers share the main process's socket).
  * Unknown names go to a local upstream that says NXDOMAIN (dnsmasq and Shoal forward to it; Docker to dnsmasq,
  * its --dns, on the network's gateway address).
  * Then the forwarding cost: names only the upstream (dnsmasq, TTL 0 so nothing is cached) knows, asked of dnsmasq
@@ -13,7 +15,7 @@
  * answers from its cache after the first query of each. Prints qps, average latency and ratios. Never asserts speed.
  * The 1-minute load average is printed before and after each section (the machine is shared; read figures with it).
  * Usage: node dist/bench/dns-perf.bench.js [--seconds 8] [--clients 4] [--services 100] [--readers 0,1]
- *        [--only local|forward]
+ *        [--udp-io batch,dgram] [--only local|forward]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { systemClock } from '../control/base/clock';
 import { silentLogger } from '../control/base/log';
 import { DnsResolver } from '../dns/dns-resolver';
+import type { UdpIo } from '../dns/server';
 import { FakeUpstream, bigTable } from '../dns/test-kit';
 import { docker } from './support/docker-cli';
 import { runBench, type Cleanup } from './support/run-bench';
@@ -40,6 +43,21 @@ const READERS = (() => {
   const i = process.argv.indexOf('--readers');
   return (i > 0 ? process.argv[i + 1] : '0,1').split(',').map(Number);
 })();
+/** How Shoal reads UDP, each measured with every reader count. */
+const UDP_IOS = (() => {
+  const i = process.argv.indexOf('--udp-io');
+  return (i > 0 ? process.argv[i + 1] : 'batch,dgram').split(',') as UdpIo[];
+})();
+interface Variant {
+  udpIo: UdpIo;
+  readers: number;
+}
+const VARIANTS: Variant[] = UDP_IOS.flatMap((udpIo) => READERS.map((readers) => ({ udpIo, readers })));
+/** "batch, 2 readers": the processes reading UDP (batch: the extra readers alone when there are any; dgram: the main one too). */
+const variantName = (v: Variant): string => {
+  const n = v.udpIo === 'batch' ? Math.max(1, v.readers) : v.readers + 1;
+  return `${v.udpIo}, ${n} reader${n > 1 ? 's' : ''}`;
+};
 /** One section only: 'local' (names we answer) or 'forward' (names only the upstream knows). */
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
@@ -200,8 +218,8 @@ async function main(cleanups: Cleanup[]): Promise<void> {
   const dockerPid = noDocker ?? (await dockerContainers(table.services.map((s) => s.serviceName), cleanups));
   await sleep(500);
 
-  const shoal = async (readers: number, address: string, upstreams: { host: string; port: number }[]): Promise<DnsResolver> => {
-    const s = new DnsResolver({ address, port: 5353, clock: systemClock, logger: silentLogger, upstreams, searchDomains: [], udpReaders: readers });
+  const shoal = async (v: Variant, address: string, upstreams: { host: string; port: number }[]): Promise<DnsResolver> => {
+    const s = new DnsResolver({ address, port: 5353, clock: systemClock, logger: silentLogger, upstreams, searchDomains: [], udpReaders: v.readers, udpIo: v.udpIo });
     cleanups.push(() => s.stop());
     await s.start();
     await s.apply(table);
@@ -211,7 +229,7 @@ async function main(cleanups: Cleanup[]): Promise<void> {
   if (ONLY !== 'local') await forwarding(forwardFile, shoal);
 }
 
-type MakeShoal = (readers: number, address: string, upstreams: { host: string; port: number }[]) => Promise<DnsResolver>;
+type MakeShoal = (v: Variant, address: string, upstreams: { host: string; port: number }[]) => Promise<DnsResolver>;
 
 async function local(queryFile: string, names: number, dockerPid: number | undefined, noDocker: string | undefined, upstream: FakeUpstream, shoal: MakeShoal): Promise<void> {
   const before = load();
@@ -227,14 +245,14 @@ async function local(queryFile: string, names: number, dockerPid: number | undef
   } else {
     notes.push(`docker embedded: not measured: ${noDocker}`);
   }
-  for (const [i, readers] of READERS.entries()) {
+  for (const [i, v] of VARIANTS.entries()) {
     const address = `127.0.0.${62 + i}`;
-    const s = await shoal(readers, address, [{ host: upstream.host, port: upstream.port }]);
+    const s = await shoal(v, address, [{ host: upstream.host, port: upstream.port }]);
     const p = await measureShoal(s, address, queryFile);
-    rows.push([`shoal, ${readers + 1} reader${readers ? 's' : ''}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps), p.cpuUs.toFixed(1)]);
+    rows.push([`shoal ${variantName(v)}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps), p.cpuUs.toFixed(1)]);
     await sleep(1100); // extra readers report counters once a second
     const c = s.counters();
-    notes.push(`shoal ${readers + 1}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
+    notes.push(`shoal ${variantName(v)}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
     await s.stop();
   }
   console.log(`${before} → ${load()}; dnsperf -l ${SECONDS} -c ${CLIENTS}; ${names} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} addresses, 5 unknown); ${os.availableParallelism()} CPUs; goals: ≥ 1.2x dnsmasq, ≥ 2x Docker`);
@@ -252,17 +270,17 @@ async function forwarding(forwardFile: string, shoal: MakeShoal): Promise<void> 
   const fwdRows: (string | number)[][] = [['dnsmasq directly', Math.round(direct.qps), direct.latencyMs.toFixed(3), directOne.latencyMs.toFixed(3), '', '1.00x', '1.00x', '', '']];
   // Shoal with each reader count in front of `upstream`: at full load and one query at a time.
   const viaShoal = async (upstream: string, firstAddress: number, label: string, vs: number, vsOne?: number): Promise<void> => {
-    for (const [i, readers] of READERS.entries()) {
+    for (const [i, v] of VARIANTS.entries()) {
       const address = `127.0.0.${firstAddress + i}`;
-      const s = await shoal(readers, address, [{ host: upstream, port: DNSMASQ_PORT }]);
+      const s = await shoal(v, address, [{ host: upstream, port: DNSMASQ_PORT }]);
       const p = await measureShoal(s, address, forwardFile);
       const one = await measureShoal(s, address, forwardFile, true);
       fwdRows.push([
-        `via shoal, ${readers + 1} reader${readers ? 's' : ''}${label}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
+        `via shoal ${variantName(v)}${label}`, Math.round(p.qps), p.latencyMs.toFixed(3), one.latencyMs.toFixed(3),
         vsOne === undefined ? '' : `+${(one.latencyMs - vsOne).toFixed(3)}`, ratio(vs / p.qps), vsOne === undefined ? '' : ratio(one.latencyMs / vsOne), p.cpuUs.toFixed(1), one.cpuUs.toFixed(1),
       ]);
       const c = s.counters();
-      fwdNotes.push(`via shoal ${readers + 1}${label}: forwarded ${c.forwarded}, cache hits ${c.cacheHits}; main process's forwarder ${JSON.stringify(c.forwarder)}`);
+      fwdNotes.push(`via shoal ${variantName(v)}${label}: forwarded ${c.forwarded}, cache hits ${c.cacheHits}; main process's forwarder ${JSON.stringify(c.forwarder)}`);
       await s.stop();
     }
   };

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Hypothesis check (bench/README.md, dns section): do extra UDP readers gain from sockets of their own instead of
+# Hypothesis check (bench/README.md, dns section), for Node dgram readers (the fallback when the batch socket is not
+# built; the batch socket gets sockets of its own through SO_REUSEPORT): do extra UDP readers gain from sockets of their own instead of
 # sharing the resolver's one socket (every reader polling it wakes for each datagram: a thundering herd)?
 # In a scratch network namespace, alternating, each round:
 #   shared: one resolver process on ADDR:53 with one extra reader process sharing its socket (swarmd's way);
@@ -34,7 +35,7 @@ const { silentLogger } = require('$ROOT/dist/control/base/log');
 const { bigTable } = require('$ROOT/dist/dns/test-kit');
 const [port, readers] = process.argv.slice(2).map(Number);
 (async () => {
-  const s = new DnsResolver({ address: '$ADDR', port, clock: systemClock, logger: silentLogger, upstreams: [{ host: '127.0.0.1', port: 9 }], searchDomains: [], udpReaders: readers });
+  const s = new DnsResolver({ address: '$ADDR', port, clock: systemClock, logger: silentLogger, upstreams: [{ host: '127.0.0.1', port: 9 }], searchDomains: [], udpReaders: readers, udpIo: 'dgram' });
   await s.start();
   await s.apply(bigTable(100, 3));
   process.on('SIGTERM', () => s.stop().then(() => process.exit(0)));

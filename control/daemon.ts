@@ -359,8 +359,10 @@ export class Daemon implements Component, Backend {
       clock: this.cfg.clock,
       logger: this.cfg.log.child({ component: 'dns' }),
       upstreams: this.cfg.dnsUpstreams,
-      // Extra UDP readers sharing the socket: one per spare CPU, at most 3 (bench/dns-perf: 2 readers beat 1 on a
-      // 2-CPU node, a third only competed with the client for the CPUs).
+      // Extra UDP reader processes: one per spare CPU, at most 3. With batch UDP (dns/udp-batch-socket.ts) they
+      // do all the UDP reading, so the control plane's event loop never delays an answer; on one CPU the main
+      // process reads. bench/dns-perf on 2 CPUs: one batch reader 1.3-1.4x dnsmasq, a second only competes with
+      // the clients for the CPUs (1.1x).
       udpReaders: Math.min(3, availableParallelism() - 1),
     });
   }

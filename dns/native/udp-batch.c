@@ -168,9 +168,7 @@ static void free_socket(BatchSocket *s) {
 }
 
 static void on_poll_closed(uv_handle_t *h) {
-  BatchSocket *s = h->data;
-  close(s->fd);
-  free_socket(s);
+  free_socket(h->data);
 }
 
 static int parse_address(const char *text, int port, int family, struct sockaddr_storage *out, socklen_t *len) {
@@ -393,7 +391,11 @@ static napi_value SendFailures(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* close(handle): no callback after this returns; the fd and the buffers are released once libuv lets go. */
+/*
+ * close(handle): no callback after this returns, and the socket is closed at once (it leaves its SO_REUSEPORT
+ * group, the port is free); the rest is freed once libuv lets go of the poll handle. uv_close takes the fd out of
+ * the event loop synchronously, so closing it right after cannot confuse libuv with a reused fd number.
+ */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -401,8 +403,9 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   BatchSocket *s = argc == 1 ? unwrap(env, argv[0]) : NULL;
   if (!s) return NULL;
   s->closing = 1;
-  uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  close(s->fd);
+  s->fd = -1;
   return NULL;
 }
 

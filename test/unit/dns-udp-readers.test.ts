@@ -1,4 +1,5 @@
-// Extra UDP reader processes sharing the resolver's socket: while the main process's event loop is blocked (a
+// Extra UDP reader processes (with batch UDP each binds its own socket in a SO_REUSEPORT group and the main process
+// reads none; with dgram they share the main process's socket): while the main process's event loop is blocked (a
 // synchronous child client runs), only the readers can answer, so these tests see exactly what they serve. They
 // check that readers answer at all, that apply() returns only once every reader answers from the new table (and
 // with the right scoping), that a change reaches them as a delta they apply to their own records, that a reader
@@ -11,6 +12,7 @@ import { silentLogger } from '../../control/base/log';
 import { DnsResolver } from '../../dns/dns-resolver';
 import { bigTable } from '../../dns/test-kit';
 import { Records } from '../../dns/records';
+import type { UdpIo } from '../../dns/server';
 
 const HOST = '127.0.0.41';
 const resolvers: DnsResolver[] = [];
@@ -18,8 +20,8 @@ after(async () => {
   for (const r of resolvers) await r.stop();
 });
 
-async function started(readers: number, services: number): Promise<DnsResolver> {
-  const r = new DnsResolver({ address: HOST, port: 0, clock: systemClock, logger: silentLogger, upstreams: [], searchDomains: [], udpReaders: readers });
+async function started(readers: number, services: number, udpIo: UdpIo = 'batch'): Promise<DnsResolver> {
+  const r = new DnsResolver({ address: HOST, port: 0, clock: systemClock, logger: silentLogger, upstreams: [], searchDomains: [], udpReaders: readers, udpIo });
   resolvers.push(r);
   await r.start();
   await r.apply(bigTable(services, 2));
@@ -57,8 +59,10 @@ function alive(pid: number): boolean {
 }
 
 
-test('readers answer while the main process cannot, and apply() waits until all of them answer from the new table', async () => {
-  const dns = await started(2, 3);
+for (const udpIo of ['batch', 'dgram'] as const)
+test(`${udpIo}: readers answer while the main process cannot, and apply() waits until all of them answer from the new table`, async () => {
+  const dns = await started(2, 3, udpIo);
+  assert.equal(dns.udpIo, udpIo);
   assert.equal(dns.readerPids().length, 2);
   assert.deepEqual(new Set(askBlocked(dns.port, 'svc1', 40)), new Set(['NOERROR 10.1.0.3']));
   assert.deepEqual(new Set(askBlocked(dns.port, 'svc5', 10)), new Set(['SERVFAIL ']), 'svc5 does not exist yet (SERVFAIL: no upstream)');
