@@ -90,6 +90,7 @@ export class DnsServer {
         mode: 'exclusive', // fails like a plain bind if a stale resolver holds the port; extra readers join it
         onDatagram: (msg, source, _port, reply) => this.handler.handle(msg, source, 512, reply),
         onOversized: () => c.dropped++,
+      onSendFailed: (n) => (c.dropped += n),
       });
       this.boundPort = this.batch.port;
     } else {

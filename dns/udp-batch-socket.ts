@@ -22,10 +22,11 @@ export type BatchMode = 'exclusive' | 'join';
 interface NativeUdpBatch {
   META_INTS: number;
   probe(address: string, port: number): number;
-  open(address: string, port: number, reusePort: boolean, inBuf: ArrayBuffer, outBuf: ArrayBuffer, meta: ArrayBuffer, onBatch: (n: number) => void): object;
+  /** onBatch(n, failed): n datagrams are in the slots; `failed` answers of earlier batches the kernel refused. */
+  open(address: string, port: number, reusePort: boolean, inBuf: ArrayBuffer, outBuf: ArrayBuffer, meta: ArrayBuffer, onBatch: (n: number, failed: number) => void): object;
   localPort(h: object): number;
+  /** 0, or a negative errno. */
   sendTo(h: object, buf: Buffer, address: string, port: number): number;
-  sendFailures(h: object): number;
   close(h: object): void;
 }
 
@@ -72,6 +73,8 @@ export interface BatchUdpSocketOptions {
   slotSize?: number;
   /** A datagram longer than a slot was dropped. */
   onOversized?: () => void;
+  /** `n` answers were not sent: the kernel refused them (the socket's send buffer was full). */
+  onSendFailed?: (n: number) => void;
   /** Where the native module is (tests). */
   nativePath?: string;
 }
@@ -90,6 +93,7 @@ export class BatchUdpSocket {
   private readonly metaInts: number;
   private readonly onDatagram: OnDatagram;
   private readonly onOversized: () => void;
+  private readonly onSendFailed: (n: number) => void;
   private readonly names = new Map<number, string>();
   /** The slot whose datagram onDatagram is handling now (-1 between batches), and which batch that is. */
   private current = -1;
@@ -114,19 +118,18 @@ export class BatchUdpSocket {
     this.metaBytes = new Uint8Array(metaAb);
     this.onDatagram = opts.onDatagram;
     this.onOversized = opts.onOversized ?? (() => {});
+    this.onSendFailed = opts.onSendFailed ?? (() => {});
     const port = opts.mode === 'exclusive' ? native.probe(opts.address, opts.port) : opts.port;
-    this.handle = native.open(opts.address, port, true, inAb, outAb, metaAb, (n) => this.onBatch(n));
+    this.handle = native.open(opts.address, port, true, inAb, outAb, metaAb, (n, failed) => this.onBatch(n, failed));
     this.port = native.localPort(this.handle);
   }
 
-  /** Answers the kernel refused (send buffer full), since open. */
-  get sendFailures(): number {
-    return this.handle ? this.native.sendFailures(this.handle) : 0;
-  }
-
-  /** One datagram now, from this socket (false if it could not be sent). */
+  /** One datagram now, from this socket (false if it could not be sent: closed, or refused by the kernel). */
   send(buf: Buffer, address: string, port: number): boolean {
-    return this.handle !== undefined && this.native.sendTo(this.handle, buf, address, port) === 0;
+    if (!this.handle) return false;
+    if (this.native.sendTo(this.handle, buf, address, port) === 0) return true;
+    this.onSendFailed(1);
+    return false;
   }
 
   /** No datagram is delivered after this; idempotent. */
@@ -136,7 +139,8 @@ export class BatchUdpSocket {
     if (h) this.native.close(h);
   }
 
-  private onBatch(n: number): void {
+  private onBatch(n: number, failed: number): void {
+    if (failed > 0) this.onSendFailed(failed);
     const meta = this.meta;
     const size = this.slotSize;
     this.batch++;

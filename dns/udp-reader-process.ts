@@ -58,6 +58,7 @@ function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dg
       mode: 'join',
       onDatagram: (msg, source, _port, reply) => handler.handle(msg, source, 512, reply),
       onOversized: () => c.dropped++,
+      onSendFailed: (n) => (c.dropped += n),
     });
   } else if (sock) {
     // Attached in the same tick the socket arrives, so no datagram is read before there is a listener.

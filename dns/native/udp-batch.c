@@ -41,7 +41,8 @@ typedef struct {
   struct mmsghdr *rmsg, *smsg;
   struct iovec *riov, *siov;
   struct sockaddr_storage *addr;
-  double send_failures;
+  /* Answers the kernel refused since the last batch was handed to JavaScript (told with the next one). */
+  int32_t send_failures;
 } BatchSocket;
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
@@ -144,11 +145,13 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value cb, recv, arg, result;
+  napi_value cb, recv, args[2], result;
   napi_get_reference_value(env, s->on_batch, &cb);
   napi_get_global(env, &recv);
-  napi_create_int32(env, n, &arg);
-  if (napi_make_callback(env, s->async_context, recv, cb, 1, &arg, &result) != napi_ok) report_pending_exception(env);
+  napi_create_int32(env, n, &args[0]);
+  napi_create_int32(env, s->send_failures, &args[1]);
+  s->send_failures = 0;
+  if (napi_make_callback(env, s->async_context, recv, cb, 2, args, &result) != napi_ok) report_pending_exception(env);
   napi_close_handle_scope(env, scope);
   if (!s->closing) send_answers(s, n);
 }
@@ -331,10 +334,16 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static BatchSocket *unwrap(napi_env env, napi_value v) {
+/*
+ * The socket a call names in its first argument (argv gets all `count` arguments); throws when it is closed.
+ * JavaScript drops its handle at close (udp-batch-socket.ts), so a freed socket is never named.
+ */
+static BatchSocket *socket_arg(napi_env env, napi_callback_info info, size_t count, napi_value *argv) {
+  size_t argc = count;
   BatchSocket *s = NULL;
-  if (napi_get_value_external(env, v, (void **)&s) != napi_ok || s == NULL || s->closing) {
-    napi_throw_error(env, "ERR_SOCKET_CLOSED", "udp-batch: the socket is closed");
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < count || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->closing) {
+    napi_throw_error(env, "ERR_SOCKET_CLOSED", "udp-batch: not an open socket");
     return NULL;
   }
   return s;
@@ -342,10 +351,8 @@ static BatchSocket *unwrap(napi_env env, napi_value v) {
 
 /* localPort(handle) → the bound port. */
 static napi_value LocalPort(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  BatchSocket *s = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  BatchSocket *s = socket_arg(env, info, 1, argv);
   if (!s) return NULL;
   napi_create_int32(env, bound_port(s->fd), &out);
   return out;
@@ -353,10 +360,8 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
 
 /* sendTo(handle, buffer, address, port) → 0, or a negative errno: one datagram now (an answer that came later). */
 static napi_value SendTo(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  BatchSocket *s = argc == 4 ? unwrap(env, argv[0]) : NULL;
+  BatchSocket *s = socket_arg(env, info, 4, argv);
   if (!s) return NULL;
   void *data;
   size_t len;
@@ -373,21 +378,9 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   while (sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&sa, salen) < 0) {
     if (errno == EINTR) continue;
     rc = -errno;
-    s->send_failures++;
     break;
   }
   napi_create_int32(env, rc, &out);
-  return out;
-}
-
-/* sendFailures(handle) → answers the kernel did not take, since open. */
-static napi_value SendFailures(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  BatchSocket *s = argc == 1 ? unwrap(env, argv[0]) : NULL;
-  if (!s) return NULL;
-  napi_create_double(env, s->send_failures, &out);
   return out;
 }
 
@@ -397,10 +390,8 @@ static napi_value SendFailures(napi_env env, napi_callback_info info) {
  * the event loop synchronously, so closing it right after cannot confuse libuv with a reused fd number.
  */
 static napi_value Close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  BatchSocket *s = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  BatchSocket *s = socket_arg(env, info, 1, argv);
   if (!s) return NULL;
   s->closing = 1;
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
@@ -420,7 +411,6 @@ NAPI_MODULE_INIT() {
   export_function(env, exports, "open", Open);
   export_function(env, exports, "localPort", LocalPort);
   export_function(env, exports, "sendTo", SendTo);
-  export_function(env, exports, "sendFailures", SendFailures);
   export_function(env, exports, "close", Close);
   napi_value slots;
   napi_create_int32(env, META_INTS, &slots);

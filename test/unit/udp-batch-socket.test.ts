@@ -67,15 +67,17 @@ test('a burst from 200 clients is read in batches and every client gets the answ
   }
 });
 
-test('an answer given later (a forwarded name) still reaches its client; a datagram longer than a slot is dropped and counted', async () => {
+test('an answer given later (a forwarded name) still reaches its client; a datagram longer than a slot, or an answer the kernel refuses, is counted', async () => {
   requireNative();
   let oversized = 0;
+  let failed = 0;
   const sock = new BatchUdpSocket({
     address: HOST,
     port: 0,
     mode: 'exclusive',
     slotSize: 1024,
     onOversized: () => oversized++,
+    onSendFailed: (n) => (failed += n),
     onDatagram: (msg, source, port, reply) => {
       const text = msg.toString(); // the view is only valid now: take what is needed
       if (text.startsWith('later')) setTimeout(() => reply(Buffer.from(`${text} answered`)), 20);
@@ -94,6 +96,9 @@ test('an answer given later (a forwarded name) still reaches its client; a datag
     assert.equal(big, '');
     assert.match(after, /^small from /);
     assert.equal(oversized, 1);
+    // Broadcast without SO_BROADCAST: the kernel refuses (EACCES).
+    assert.equal(sock.send(Buffer.from('x'), '255.255.255.255', 9), false);
+    assert.equal(failed, 1);
   } finally {
     sock.close();
   }
