@@ -83,6 +83,9 @@ for (const bin of ['dnsperf', 'dnsmasq', 'nsenter']) {
 interface Perf {
   qps: number;
   latencyMs: number;
+  /** dnsperf's standard deviation and maximum of the latency: the tail it reports (it has no percentiles). */
+  sdMs: number;
+  maxMs: number;
   lost: string;
   completed: number;
 }
@@ -128,9 +131,11 @@ function runDnsperf(server: string, port: number, queryFile: string, netnsOfPid?
     child.on('close', () => {
       const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
       const latencyMs = Number(/Average Latency \(s\):\s+([\d.]+)/.exec(out)?.[1] ?? NaN) * 1000;
+      const maxMs = Number(/Average Latency \(s\):.*max ([\d.]+)\)/.exec(out)?.[1] ?? NaN) * 1000;
+      const sdMs = Number(/Latency StdDev \(s\):\s+([\d.]+)/.exec(out)?.[1] ?? NaN) * 1000;
       const lost = /Queries lost:\s+(\d+ \([\d.]+%\))/.exec(out)?.[1] ?? '?';
       const completed = Number(/Queries completed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-      if (Number.isFinite(qps)) resolve({ qps, latencyMs, lost, completed });
+      if (Number.isFinite(qps)) resolve({ qps, latencyMs, sdMs, maxMs, lost, completed });
       else reject(new Error(`dnsperf gave no result:\n${out}`));
     });
   });
@@ -236,12 +241,13 @@ async function local(queryFile: string, names: number, dockerPid: number | undef
   const rows: (string | number)[][] = [];
   const notes: string[] = [];
   const d = await runDnsperf(DNSMASQ, DNSMASQ_PORT, queryFile);
-  rows.push(['dnsmasq', Math.round(d.qps), d.latencyMs.toFixed(3), d.lost, '1.00x', '', '']);
+  const lat = (p: Perf): string[] => [p.latencyMs.toFixed(3), p.sdMs.toFixed(3), p.maxMs.toFixed(1)];
+  rows.push(['dnsmasq', Math.round(d.qps), ...lat(d), d.lost, '1.00x', '', '']);
   let dockerQps = NaN;
   if (dockerPid !== undefined) {
     const k = await runDnsperf('127.0.0.11', 53, queryFile, dockerPid);
     dockerQps = k.qps;
-    rows.push(['docker embedded', Math.round(k.qps), k.latencyMs.toFixed(3), k.lost, ratio(k.qps / d.qps), '1.00x', '']);
+    rows.push(['docker embedded', Math.round(k.qps), ...lat(k), k.lost, ratio(k.qps / d.qps), '1.00x', '']);
   } else {
     notes.push(`docker embedded: not measured: ${noDocker}`);
   }
@@ -249,14 +255,14 @@ async function local(queryFile: string, names: number, dockerPid: number | undef
     const address = `127.0.0.${62 + i}`;
     const s = await shoal(v, address, [{ host: upstream.host, port: upstream.port }]);
     const p = await measureShoal(s, address, queryFile);
-    rows.push([`shoal ${variantName(v)}`, Math.round(p.qps), p.latencyMs.toFixed(3), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps), p.cpuUs.toFixed(1)]);
+    rows.push([`shoal ${variantName(v)}`, Math.round(p.qps), ...lat(p), p.lost, ratio(p.qps / d.qps), ratio(p.qps / dockerQps), p.cpuUs.toFixed(1)]);
     await sleep(1100); // extra readers report counters once a second
     const c = s.counters();
     notes.push(`shoal ${variantName(v)}: fast path ${c.fastPath}, forwarded ${c.forwarded}, cache hits ${c.cacheHits}, errors ${c.errors}`);
     await s.stop();
   }
   console.log(`${before} → ${load()}; dnsperf -l ${SECONDS} -c ${CLIENTS}; ${names} names (${SERVICES} svcN, ${SERVICES} tasks.svcN with ${TASKS} addresses, 5 unknown); ${os.availableParallelism()} CPUs; goals: ≥ 1.2x dnsmasq, ≥ 2x Docker`);
-  printTable(['server', 'qps', 'avg ms', 'lost', 'vs dnsmasq', 'vs docker', 'shoal CPU µs/query'], rows);
+  printTable(['server', 'qps', 'avg ms', 'sd ms', 'max ms', 'lost', 'vs dnsmasq', 'vs docker', 'shoal CPU µs/query'], rows);
   for (const n of notes) console.log(n);
 }
 
