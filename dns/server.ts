@@ -1,12 +1,16 @@
 /**
- * The listeners: one UDP socket and one TCP server on the same address and port. Each query goes to the query
- * handler (fast path, general path, forwarder); exactly one reply or none comes back per query. UDP is read in
- * batches (udp-batch-socket.ts: recvmmsg/sendmmsg, about twice the queries per CPU second) when its native part is
- * built, else with Node's dgram (said in the log). Extra reader processes (udp-reader-pool.ts) join the batch
- * socket's SO_REUSEPORT group with sockets of their own, or share the dgram socket; TCP is served here only. TCP uses the 2-byte length framing of RFC 1035 §4.2.2 with limits a hostile peer cannot stretch:
- * a connection cap, an idle timeout, a bound on queries in flight per connection (the socket is paused beyond it)
- * and on unsent output. Nothing a packet does may throw out of these handlers: every step is guarded, counted
- * and dropped, and the server goes on.
+ * The listeners: UDP and one TCP server on the same address and port. Each query goes to the query handler (fast
+ * path, general path, forwarder); exactly one reply or none comes back per query.
+ *
+ * UDP is read in batches (udp-batch-socket.ts: recvmmsg/sendmmsg, about twice the queries per CPU second) when
+ * its native part is built, else with Node's dgram (said in the log). Extra reader processes (udp-reader-pool.ts)
+ * bind sockets of their own in the batch socket's SO_REUSEPORT group and then do all the UDP reading, or share the
+ * dgram socket with this one.
+ *
+ * TCP is served here only, with the 2-byte length framing of RFC 1035 §4.2.2 and limits a hostile peer cannot
+ * stretch: a connection cap, an idle timeout, a bound on queries in flight per connection (the socket is paused
+ * beyond it) and on unsent output. Nothing a packet does may throw out of these handlers: every step is guarded,
+ * counted and dropped, and the server goes on.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
@@ -63,7 +67,7 @@ export class DnsServer {
     return this.handler.counters;
   }
 
-  /** The bound dgram socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen() or when UDP is read in batches. */
+  /** The bound dgram socket, for extra readers that share it (udp-reader-pool.ts); undefined before listen() and with batch UDP. */
   get udpSocket(): dgram.Socket | undefined {
     return this.udp;
   }

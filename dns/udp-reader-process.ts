@@ -3,10 +3,9 @@
  * CPU. With the batch socket (udp-batch-socket.ts) it binds a socket of its own in the resolver's SO_REUSEPORT
  * group, and the kernel spreads clients over the group by their address and port; with dgram (Node 20 has no
  * reusePort) it receives the resolver's bound socket and answers from the same fd: every reader waits on it, one
- * wins each datagram. It keeps its own Records
- * (built from the table it starts with, then updated by each change the main process sends, acknowledged so the
- * resolver can tell when all readers answer for a new task) and its own forwarder and cache. It exits when the
- * main process goes away.
+ * wins each datagram. It keeps its own Records (built from the table it starts with, then updated by each change
+ * the main process sends, acknowledged so the resolver can tell when all readers answer for a new task) and its
+ * own forwarder and cache. It exits when the main process goes away.
  */
 import * as dgram from 'node:dgram';
 import { systemClock } from '../control/base/clock';
