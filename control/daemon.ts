@@ -361,7 +361,7 @@ export class Daemon implements Component, Backend {
       upstreams: this.cfg.dnsUpstreams,
       // Extra UDP reader processes: one per spare CPU, at most 3. With batch UDP (dns/udp-batch-socket.ts) they
       // do all the UDP reading, so the control plane's event loop never delays an answer; on one CPU the main
-      // process reads. bench/dns-perf on 2 CPUs: one batch reader 1.0-1.5x dnsmasq (median 1.2x); a second only
+      // process reads. bench/dns-perf on 2 CPUs: one batch reader 1.2-1.5x dnsmasq; a second only
       // competes with the clients for the CPUs.
       udpReaders: Math.min(3, availableParallelism() - 1),
     });
