@@ -3,7 +3,8 @@
 # dist/dns/native/udp-batch.node with the C compiler and the headers of the Node.js that runs it (no node-gyp:
 # one file, no downloads). Without a compiler or the headers it says what to install and exits 0: the build goes
 # on and the resolver uses Node's dgram (about half the throughput); the tests of the batch socket then fail
-# saying the same. SHOAL_NATIVE_REQUIRED=1 makes a missing compiler an error instead.
+# saying the same. The same when it does not compile (an older libc, say). SHOAL_NATIVE_REQUIRED=1 makes either an
+# error instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=dns/native/udp-batch.c
@@ -19,5 +20,8 @@ command -v "$CC" >/dev/null || missing "no C compiler ($CC)"
 [ -f "$INCLUDE/node_api.h" ] || missing "no Node.js headers in $INCLUDE"
 mkdir -p "$(dirname "$OUT")"
 if [ "$OUT" -nt "$SRC" ] && [ "$OUT" -nt "$0" ]; then exit 0; fi
-"$CC" -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I"$INCLUDE" -o "$OUT.tmp" "$SRC"
+if ! "$CC" -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I"$INCLUDE" -o "$OUT.tmp" "$SRC"; then
+  rm -f "$OUT.tmp" "$OUT" # never leave an older build to be loaded against newer JavaScript
+  missing "$SRC did not compile (the compiler said why, above)"
+fi
 mv "$OUT.tmp" "$OUT"
