@@ -190,9 +190,9 @@ export class TcpProxy implements PortProxy {
         conn.close();
         return;
       }
-      let settled = false;
+      // An attempt is current while `attempt` is its handle: a failure or a close moves `attempt` on, and each
+      // outcome clears the timer, so a late connect callback or timeout of an earlier attempt does nothing.
       const failed = (up: TcpHandle): void => {
-        settled = true;
         clearTimeout(timer);
         counters.backendErrors++;
         up.close();
@@ -200,15 +200,14 @@ export class TcpProxy implements PortProxy {
         tryBackend(n + 1);
       };
       const up = connectTcp(b.host, b.port, (status) => {
-        if (settled || attempt !== up) return; // timed out, or the connection was closed meanwhile
+        if (attempt !== up) return; // timed out, or the connection was closed meanwhile
         if (status < 0) return failed(up);
-        settled = true;
         clearTimeout(timer);
         relay(up, b.taskId);
       });
       attempt = up;
       timer = setTimeout(() => {
-        if (!settled && attempt === up) failed(up);
+        if (attempt === up) failed(up);
       }, this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
     };
     tryBackend(0);
