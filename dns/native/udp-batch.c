@@ -124,15 +124,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   BatchSocket *s = poll->data;
   (void)events;
   if (status < 0 || s->closing) return;
-  for (size_t i = 0; i < s->slots; i++) {
-    s->riov[i].iov_base = s->in + i * s->slot_size;
-    s->riov[i].iov_len = s->slot_size;
-    memset(&s->rmsg[i], 0, sizeof(struct mmsghdr));
-    s->rmsg[i].msg_hdr.msg_iov = &s->riov[i];
-    s->rmsg[i].msg_hdr.msg_iovlen = 1;
-    s->rmsg[i].msg_hdr.msg_name = &s->addr[i];
-    s->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-  }
+  /* The headers were set up at open; the kernel shortened the address lengths of the last batch's slots. */
+  for (size_t i = 0; i < s->slots; i++) s->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
   /* One batch per wakeup: the loop then runs timers and IPC (table changes) before the next. */
   int n = recvmmsg(s->fd, s->rmsg, (unsigned int)s->slots, MSG_DONTWAIT, NULL);
   if (n <= 0) return;
@@ -317,6 +310,14 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->riov = calloc(slots, sizeof(struct iovec));
   s->siov = calloc(slots, sizeof(struct iovec));
   s->addr = calloc(slots, sizeof(struct sockaddr_storage));
+  for (size_t i = 0; i < slots; i++) {
+    /* Slot i receives into in-slot i, its source into addr[i]: fixed for the socket's life. */
+    s->riov[i].iov_base = s->in + i * s->slot_size;
+    s->riov[i].iov_len = s->slot_size;
+    s->rmsg[i].msg_hdr.msg_iov = &s->riov[i];
+    s->rmsg[i].msg_hdr.msg_iovlen = 1;
+    s->rmsg[i].msg_hdr.msg_name = &s->addr[i];
+  }
   napi_create_reference(env, argv[6], 1, &s->on_batch);
   napi_create_reference(env, argv[3], 1, &s->in_ref);
   napi_create_reference(env, argv[4], 1, &s->out_ref);
