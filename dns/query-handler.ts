@@ -11,6 +11,7 @@ import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
 import { DnsCounters } from './counters';
 import { RCODE, RCODE_NAME, encodeResponse, fromUpstream, servfail } from './response';
+import { BatchUdpSocket, type BatchMode } from './udp-batch-socket';
 
 export type Reply = (resp: Buffer | undefined) => void;
 
@@ -100,4 +101,20 @@ export class QueryHandler {
 /** "::ffff:10.0.1.5" → "10.0.1.5", so task addresses match however the socket reports them. */
 export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/**
+ * A batch UDP socket (udp-batch-socket.ts) whose datagrams this handler answers, with the socket's drops counted
+ * as the handler's: the resolver's own and each extra reader's are made alike.
+ */
+export function answerOnBatchSocket(handler: QueryHandler, address: string, port: number, mode: BatchMode): BatchUdpSocket {
+  const c = handler.counters;
+  return new BatchUdpSocket({
+    address,
+    port,
+    mode,
+    onDatagram: (msg, source, _port, reply) => handler.handle(msg, source, 512, reply),
+    onOversized: () => c.dropped++,
+    onSendFailed: (n) => (c.dropped += n),
+  });
 }

@@ -18,9 +18,9 @@ import type { Logger } from '../control/base/log';
 import type { Answerer } from './answer';
 import type { Forwarder } from './forwarder';
 import type { DnsCounters } from './counters';
-import { QueryHandler, plainAddress } from './query-handler';
+import { QueryHandler, answerOnBatchSocket, plainAddress } from './query-handler';
 import { literalLookup } from '../control/base/literal-lookup';
-import { BatchUdpSocket, probeUdpPort, udpBatchNative } from './udp-batch-socket';
+import { probeUdpPort, udpBatchNative, type BatchUdpSocket } from './udp-batch-socket';
 
 /** How UDP is read: in batches (the native socket) or with Node's dgram, a datagram at a time. */
 export type UdpIo = 'batch' | 'dgram';
@@ -87,15 +87,8 @@ export class DnsServer {
       this.boundPort = probeUdpPort(this.opts.address, this.opts.port);
       this.batchElsewhere = true;
     } else if (batch) {
-      const c = this.counters;
-      this.batch = new BatchUdpSocket({
-        address: this.opts.address,
-        port: this.opts.port,
-        mode: 'exclusive', // fails like a plain bind if a stale resolver holds the port; extra readers join it
-        onDatagram: (msg, source, _port, reply) => this.handler.handle(msg, source, 512, reply),
-        onOversized: () => c.dropped++,
-      onSendFailed: (n) => (c.dropped += n),
-      });
+      // "exclusive": fails like a plain bind if a stale resolver holds the port; extra readers join it.
+      this.batch = answerOnBatchSocket(this.handler, this.opts.address, this.opts.port, 'exclusive');
       this.boundPort = this.batch.port;
     } else {
       await this.listenDgram();

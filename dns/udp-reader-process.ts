@@ -13,8 +13,7 @@ import type { Logger } from '../control/base/log';
 import type { EndpointTable } from '../mesh/endpoint-table';
 import { Answerer } from './answer';
 import { Forwarder } from './forwarder';
-import { QueryHandler, plainAddress } from './query-handler';
-import { BatchUdpSocket } from './udp-batch-socket';
+import { QueryHandler, answerOnBatchSocket, plainAddress } from './query-handler';
 import { Records } from './records';
 import { COUNTERS_PERIOD_MS, type FromReader, type ReaderConfig, type ToReader } from './udp-reader-protocol';
 
@@ -51,14 +50,7 @@ function start(config: ReaderConfig, gen: number, table: EndpointTable, sock: dg
   const handler = new QueryHandler(answerer, forwarder);
   if (config.batchUdp) {
     // Bound only now, with the records built: the kernel sends this socket its share of clients from the start.
-    const c = handler.counters;
-    new BatchUdpSocket({
-      ...config.batchUdp,
-      mode: 'join',
-      onDatagram: (msg, source, _port, reply) => handler.handle(msg, source, 512, reply),
-      onOversized: () => c.dropped++,
-      onSendFailed: (n) => (c.dropped += n),
-    });
+    answerOnBatchSocket(handler, config.batchUdp.address, config.batchUdp.port, 'join');
   } else if (sock) {
     // Attached in the same tick the socket arrives, so no datagram is read before there is a listener.
     sock.on('message', (msg, rinfo) => {
