@@ -30,13 +30,14 @@ function option(name: string, fallback: string): string {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-const VARIANTS = option('variants', `now=${join(__dirname, '..')},haproxy`)
+const VARIANTS = option('variants', `native=${join(__dirname, '..')}:native,handles=${join(__dirname, '..')}:handles,haproxy`)
   .split(',')
   .map((v) => {
-    if (v === 'haproxy') return { label: v, dist: undefined };
-    const [label, dist] = v.split('=');
-    if (!label || !dist) throw new Error(`--variants: "${v}" is neither LABEL=DIST_DIR nor haproxy`);
-    return { label, dist };
+    if (v === 'haproxy') return { label: v, dist: undefined, kind: undefined };
+    const [label, where] = v.split('=');
+    const [dist, kind] = (where ?? '').split(':');
+    if (!label || !dist || (kind && kind !== 'native' && kind !== 'handles')) throw new Error(`--variants: "${v}" is neither LABEL=DIST_DIR[:native|handles] nor haproxy`);
+    return { label, dist, kind };
   });
 const ROUNDS = Number(option('rounds', '3'));
 const SECONDS = Number(option('duration', '8'));
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
       const prof = process.env.SHOAL_BENCH_CPU_PROF;
       const profArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', join(prof, v.label)] : [];
       const relay = v.dist
-        ? new NsProcess(`relay ${v.label}`, ns, [process.execPath, ...profArgs, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT)])
+        ? new NsProcess(`relay ${v.label}`, ns, [process.execPath, ...profArgs, RELAY_CHILD, v.dist, String(RELAY_PORT), String(BACKEND_PORT), ...(v.kind ? [v.kind] : [])])
         : new NsProcess('haproxy', ns, ['haproxy', '-db', '-f', haproxyConfig()]);
       const stop = () => relay.stop();
       cleanups.push(stop);

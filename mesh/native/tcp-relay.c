@@ -1,0 +1,798 @@
+/*
+ * The userspace mesh's TCP data path in C: accept, connect to the backend JavaScript picked, and move bytes both
+ * ways, all on one epoll set of our own that Node's event loop watches as a single descriptor. JavaScript is
+ * called three times per connection at most — accepted (pick a backend), connect failed (pick the next), closed
+ * (count the bytes) — and never per chunk. Which backend, retries, counters and routes stay in TypeScript
+ * (mesh/userspace/native-tcp-proxy.ts); this file is the thin part that touches the kernel.
+ *
+ * Why not Node's TCP handles (mesh/userspace/tcp-proxy.ts, kept as the fallback without a compiler): with every
+ * allocation and stream layer already gone, a relayed request still cost a call into JavaScript and back per
+ * read and per write, and a JavaScript handle object per socket, which kept one relay process at 0.8-0.95x one
+ * HAProxy thread. The system calls here are HAProxy's: read once per readiness, write at once, wait for
+ * writability only when the kernel took part of a write.
+ *
+ * Rules that keep it correct:
+ * - One buffer's worth at most waits per direction: a read whose write the kernel takes only in part keeps the
+ *   rest, and that direction reads no more until it is written (backpressure, as in relay-pump.ts).
+ * - An end of stream is passed on as shutdown(SHUT_WR) of the other side once everything before it is written;
+ *   when both directions have ended, both sockets are closed. An error on either side closes both.
+ * - A connection closed while events for it are still in the batch being handled is only marked; it is freed
+ *   after the batch.
+ * - A connect not done after the listener's timeout fails with ETIMEDOUT (a 50 ms sweep while any is pending).
+ *
+ * Connections are named to JavaScript by small integer IDs (an index into a table, reused after close).
+ * JavaScript holds an ID only while the connection is open: it learns of every close, except of the ones it asks
+ * for (cut), synchronously.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Bytes read at once per direction: HAProxy's default bufsize. */
+#define READ_BYTES (16 * 1024)
+/* Connections accepted per listener per wakeup before the loop turns to other work. */
+#define ACCEPTS_PER_WAKEUP 32
+#define EVENTS_PER_WAKEUP 256
+#define SWEEP_MS 50
+
+enum { KIND_LISTENER = 1, KIND_SIDE = 2 };
+enum { CONNECTING = 1, RELAYING = 2, CLOSED = 3 };
+
+typedef struct Module Module;
+typedef struct Listener Listener;
+typedef struct Conn Conn;
+
+/* What an epoll event points at: a listener or one side (client or backend) of a connection. */
+typedef struct {
+  int kind;
+} Tag;
+
+typedef struct {
+  Tag tag;
+  Conn *conn;
+  int fd;
+  uint32_t events; /* what epoll is asked for now (0: not registered) */
+  int read_ended;  /* end of stream (or error) read from this side */
+} Side;
+
+/* Bytes read from one side and not yet all written to the other (only after a partial write). */
+typedef struct {
+  char *buf;
+  uint32_t len, off;
+  double bytes; /* read from the source so far */
+} Direction;
+
+struct Conn {
+  Listener *listener;
+  uint32_t id;
+  int state;
+  Side client, backend; /* backend.fd is -1 until a connect is under way */
+  Direction up, down;   /* client → backend, backend → client */
+  uint64_t deadline;    /* of the connect under way */
+  Conn *prev, *next;    /* in the listener's connection list */
+  Conn *zombie_next;
+};
+
+struct Listener {
+  Tag tag;
+  Module *m;
+  int fd;
+  int want_local;
+  int closing;
+  uint32_t connect_timeout_ms;
+  napi_ref on_accept, on_connect_failed, on_closed;
+  Conn *conns;
+  uint32_t open;
+  uint64_t paused_until; /* accepting stopped until then (out of descriptors); 0: accepting */
+  Listener *zombie_next;
+};
+
+struct Module {
+  napi_env env;
+  int epfd;
+  uv_poll_t poll;
+  uv_timer_t sweep;
+  int sweeping;
+  napi_async_context async_context;
+  napi_ref resource;
+  Conn **table;
+  uint32_t table_size;
+  uint32_t *free_ids;
+  uint32_t free_count;
+  uint32_t connecting;
+  uint32_t listeners;
+  uint32_t paused;
+  /* Listeners open, for the sweep to resume paused ones (a short list: one per published port and VIP). */
+  Listener **open_listeners;
+  int dispatching; /* inside a batch of events: closes are deferred */
+  Conn *zombies;
+  Listener *listener_zombies;
+  char scratch[READ_BYTES];
+};
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  char msg[256];
+  const char *name = strerrorname_np(err);
+  snprintf(msg, sizeof msg, "%s %s: %s", what, name ? name : "E?", strerror(err));
+  napi_throw_error(env, name, msg);
+  return NULL;
+}
+
+static void report_pending_exception(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) return;
+  napi_value err;
+  napi_get_and_clear_last_exception(env, &err);
+  napi_fatal_exception(env, err);
+}
+
+/* Calls a JavaScript callback from the event batch (a callback scope is open around the batch). */
+static void call_js(Module *m, napi_ref fn, size_t argc, napi_value *argv) {
+  napi_value cb, recv, result;
+  napi_get_reference_value(m->env, fn, &cb);
+  napi_get_undefined(m->env, &recv);
+  if (napi_call_function(m->env, recv, cb, argc, argv, &result) != napi_ok) report_pending_exception(m->env);
+}
+
+static uint64_t now_ms(Module *m) {
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(m->env, &loop);
+  return uv_now(loop);
+}
+
+/* Asks epoll for `events` on a side (adding, changing or removing its registration); 0 or errno. */
+static int watch(Module *m, Side *s, uint32_t events) {
+  if (s->events == events) return 0;
+  struct epoll_event ev = {.events = events, .data.ptr = s};
+  int op = s->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  if (epoll_ctl(m->epfd, op, s->fd, &ev) < 0) return errno;
+  s->events = events;
+  return 0;
+}
+
+static void free_conn(Conn *c) {
+  free(c->up.buf);
+  free(c->down.buf);
+  free(c);
+}
+
+/*
+ * Closes both sockets (closing a descriptor takes it out of epoll) and frees the connection's ID; `notify` tells
+ * JavaScript with the bytes each way. The memory is freed now, or after the batch when events may still name it.
+ */
+static void close_conn(Conn *c, int notify) {
+  if (c->state == CLOSED) return;
+  Module *m = c->listener->m;
+  Listener *l = c->listener;
+  if (c->state == CONNECTING) m->connecting--;
+  c->state = CLOSED;
+  close(c->client.fd);
+  if (c->backend.fd >= 0) close(c->backend.fd);
+  m->table[c->id] = NULL;
+  m->free_ids[m->free_count++] = c->id;
+  if (c->prev) c->prev->next = c->next;
+  else l->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  l->open--;
+  if (notify && !l->closing) {
+    napi_value argv[3];
+    napi_create_uint32(m->env, c->id, &argv[0]);
+    napi_create_double(m->env, c->up.bytes, &argv[1]);
+    napi_create_double(m->env, c->down.bytes, &argv[2]);
+    call_js(m, l->on_closed, 3, argv);
+  }
+  if (m->dispatching) {
+    c->zombie_next = m->zombies;
+    m->zombies = c;
+  } else {
+    free_conn(c);
+  }
+}
+
+/* What a side needs from epoll while relaying: readable unless its direction waits or ended; writable while the other direction has bytes waiting for it. */
+static int rewatch(Conn *c) {
+  Module *m = c->listener->m;
+  uint32_t ce = (!c->client.read_ended && c->up.len == 0 ? EPOLLIN : 0) | (c->down.len ? EPOLLOUT : 0);
+  uint32_t be = (!c->backend.read_ended && c->down.len == 0 ? EPOLLIN : 0) | (c->up.len ? EPOLLOUT : 0);
+  int err = watch(m, &c->client, ce);
+  if (!err) err = watch(m, &c->backend, be);
+  return err;
+}
+
+/* Writes what waits in `d` to `fd`; 1 when all is written, 0 when the kernel took part, -1 on an error. */
+static int flush(Direction *d, int fd) {
+  while (d->off < d->len) {
+    ssize_t n = send(fd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      d->off += (uint32_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return 0;
+    } else {
+      return -1;
+    }
+  }
+  d->len = d->off = 0;
+  return 1;
+}
+
+/*
+ * One read from `from` written at once to `to`. Returns -1 when the connection must close (an error, or the
+ * second end of stream); the caller then closes it.
+ */
+static int relay_once(Conn *c, Side *from, Side *to, Direction *d) {
+  Module *m = c->listener->m;
+  ssize_t n = recv(from->fd, m->scratch, READ_BYTES, MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  if (n == 0) {
+    from->read_ended = 1;
+    if (to->read_ended) return -1; /* both ends of stream seen and everything written: the close sends the FIN */
+    /* Everything read before was written (no read while a write waits), so the end goes after it. */
+    if (shutdown(to->fd, SHUT_WR) < 0 && errno != ENOTCONN) return -1;
+    return rewatch(c) ? -1 : 0;
+  }
+  d->bytes += (double)n;
+  ssize_t w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (w < 0 && errno == EINTR) w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w == n) return 0;
+  if (w < 0 && errno != EAGAIN) return -1;
+  if (w < 0) w = 0;
+  /* The kernel took part: keep the rest, stop reading this way, wait until `to` is writable. */
+  if (!d->buf) d->buf = malloc(READ_BYTES);
+  if (!d->buf) return -1;
+  memcpy(d->buf, m->scratch + w, (size_t)(n - w));
+  d->len = (uint32_t)(n - w);
+  d->off = 0;
+  return rewatch(c) ? -1 : 0;
+}
+
+/* The backend accepted: both sides are watched for reading from now on; 0 or errno. */
+static int start_relaying(Conn *c) {
+  Module *m = c->listener->m;
+  if (c->state == CONNECTING) m->connecting--;
+  c->state = RELAYING;
+  return rewatch(c);
+}
+
+/* The connect under way failed (status: a negative errno): the socket is closed and JavaScript picks again. */
+static void connect_failed(Conn *c, int err) {
+  Module *m = c->listener->m;
+  m->connecting--;
+  c->state = 0;
+  close(c->backend.fd); /* also leaves epoll */
+  c->backend.fd = -1;
+  c->backend.events = 0;
+  napi_value argv[2];
+  napi_create_uint32(m->env, c->id, &argv[0]);
+  napi_create_int32(m->env, -err, &argv[1]);
+  call_js(m, c->listener->on_connect_failed, 2, argv);
+}
+
+static void on_side_event(Side *s, uint32_t ev) {
+  Conn *c = s->conn;
+  if (c->state == CLOSED) return;
+  if (c->state == CONNECTING) {
+    if (s != &c->backend) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0 && !(ev & (EPOLLERR | EPOLLHUP))) {
+      if (start_relaying(c)) close_conn(c, 1);
+    } else {
+      connect_failed(c, err ? err : ECONNREFUSED);
+    }
+    return;
+  }
+  if (c->state != RELAYING) return;
+  int client = s == &c->client;
+  Side *other = client ? &c->backend : &c->client;
+  Direction *out = client ? &c->up : &c->down; /* read from s */
+  Direction *in = client ? &c->down : &c->up;  /* written to s */
+  if (ev & EPOLLOUT && in->len) {
+    int r = flush(in, s->fd);
+    if (r < 0) return close_conn(c, 1);
+    if (r == 1 && rewatch(c)) return close_conn(c, 1);
+  }
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR) && !s->read_ended && out->len == 0) {
+    if (relay_once(c, s, other, out) < 0) return close_conn(c, 1);
+  } else if (ev & EPOLLERR) {
+    return close_conn(c, 1);
+  } else if (ev & EPOLLHUP && s->read_ended && in->len == 0) {
+    return close_conn(c, 1); /* gone both ways and nothing left to give it */
+  }
+}
+
+static void format_address(const struct sockaddr_storage *sa, char *out, size_t size) {
+  if (sa->ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+  } else {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a)) inet_ntop(AF_INET, a->s6_addr + 12, out, (socklen_t)size);
+    else inet_ntop(AF_INET6, a, out, (socklen_t)size);
+  }
+}
+
+static uint32_t take_id(Module *m) {
+  if (m->free_count) return m->free_ids[--m->free_count];
+  uint32_t old = m->table_size, size = old ? old * 2 : 1024;
+  m->table = realloc(m->table, size * sizeof *m->table);
+  m->free_ids = realloc(m->free_ids, size * sizeof *m->free_ids);
+  memset(m->table + old, 0, (size - old) * sizeof *m->table); /* the sweep reads every entry */
+  for (uint32_t i = size; i > old + 1; i--) m->free_ids[m->free_count++] = i - 1;
+  m->table_size = size;
+  return old;
+}
+
+static void on_sweep(uv_timer_t *t);
+
+static void ensure_sweeping(Module *m) {
+  if (m->sweeping) return;
+  m->sweeping = 1;
+  uv_timer_start(&m->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+}
+
+static void on_listener_event(Listener *l) {
+  Module *m = l->m;
+  for (int i = 0; i < ACCEPTS_PER_WAKEUP && !l->closing; i++) {
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN) {
+        /*
+         * EMFILE, ENFILE, ENOBUFS: tell JavaScript (it logs) and stop accepting for a moment, leaving the
+         * connections queued: the socket stays readable, and watching it now would spin a core.
+         */
+        int err = errno;
+        struct epoll_event none = {0};
+        epoll_ctl(m->epfd, EPOLL_CTL_DEL, l->fd, &none);
+        l->paused_until = now_ms(m) + 100;
+        m->paused++;
+        ensure_sweeping(m);
+        napi_value argv[2];
+        napi_get_null(m->env, &argv[0]);
+        napi_create_int32(m->env, -err, &argv[1]);
+        call_js(m, l->on_accept, 2, argv);
+      }
+      return;
+    }
+    Conn *c = calloc(1, sizeof *c);
+    if (!c) {
+      close(fd);
+      return;
+    }
+    c->listener = l;
+    c->id = take_id(m);
+    c->client = (Side){.tag = {KIND_SIDE}, .conn = c, .fd = fd};
+    c->backend = (Side){.tag = {KIND_SIDE}, .conn = c, .fd = -1};
+    m->table[c->id] = c;
+    c->next = l->conns;
+    if (l->conns) l->conns->prev = c;
+    l->conns = c;
+    l->open++;
+    napi_value argv[2];
+    napi_create_uint32(m->env, c->id, &argv[0]);
+    if (l->want_local) {
+      struct sockaddr_storage local;
+      socklen_t llen = sizeof local;
+      char text[INET6_ADDRSTRLEN];
+      if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+        format_address(&local, text, sizeof text);
+        napi_create_string_utf8(m->env, text, NAPI_AUTO_LENGTH, &argv[1]);
+      } else {
+        napi_get_undefined(m->env, &argv[1]);
+      }
+    } else {
+      napi_get_undefined(m->env, &argv[1]);
+    }
+    call_js(m, l->on_accept, 2, argv);
+  }
+}
+
+static void free_zombies(Module *m) {
+  while (m->zombies) {
+    Conn *c = m->zombies;
+    m->zombies = c->zombie_next;
+    free_conn(c);
+  }
+  while (m->listener_zombies) {
+    Listener *l = m->listener_zombies;
+    m->listener_zombies = l->zombie_next;
+    free(l);
+  }
+}
+
+static void on_epoll_readable(uv_poll_t *poll, int status, int events) {
+  Module *m = poll->data;
+  (void)events;
+  if (status < 0) return;
+  struct epoll_event evs[EVENTS_PER_WAKEUP];
+  int n = epoll_wait(m->epfd, evs, EVENTS_PER_WAKEUP, 0);
+  if (n <= 0) return;
+  napi_env env = m->env;
+  napi_handle_scope scope;
+  napi_callback_scope cscope;
+  napi_value resource;
+  napi_open_handle_scope(env, &scope);
+  napi_get_reference_value(env, m->resource, &resource);
+  napi_open_callback_scope(env, resource, m->async_context, &cscope);
+  m->dispatching = 1;
+  for (int i = 0; i < n; i++) {
+    Tag *t = evs[i].data.ptr;
+    if (t->kind == KIND_LISTENER) {
+      Listener *l = (Listener *)t;
+      if (!l->closing) on_listener_event(l);
+    } else {
+      on_side_event((Side *)t, evs[i].events);
+    }
+  }
+  m->dispatching = 0;
+  free_zombies(m);
+  napi_close_callback_scope(env, cscope);
+  napi_close_handle_scope(env, scope);
+}
+
+/*
+ * Every 50 ms while connects are under way or a listener is paused: connects past their listener's timeout fail
+ * with ETIMEDOUT, and paused listeners accept again.
+ */
+static void on_sweep(uv_timer_t *t) {
+  Module *m = t->data;
+  if (m->connecting == 0 && m->paused == 0) {
+    uv_timer_stop(&m->sweep);
+    m->sweeping = 0;
+    return;
+  }
+  uint64_t now = now_ms(m);
+  for (uint32_t i = 0; i < m->listeners && m->paused; i++) {
+    Listener *l = m->open_listeners[i];
+    if (!l->paused_until || l->paused_until > now) continue;
+    l->paused_until = 0;
+    m->paused--;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+    epoll_ctl(m->epfd, EPOLL_CTL_ADD, l->fd, &ev);
+  }
+  if (m->connecting == 0) return;
+  napi_env env = m->env;
+  napi_handle_scope scope;
+  napi_callback_scope cscope;
+  napi_value resource;
+  napi_open_handle_scope(env, &scope);
+  napi_get_reference_value(env, m->resource, &resource);
+  napi_open_callback_scope(env, resource, m->async_context, &cscope);
+  m->dispatching = 1;
+  for (uint32_t id = 0; id < m->table_size; id++) {
+    Conn *c = m->table[id];
+    if (c && c->state == CONNECTING && c->deadline <= now) connect_failed(c, ETIMEDOUT);
+  }
+  m->dispatching = 0;
+  free_zombies(m);
+  napi_close_callback_scope(env, cscope);
+  napi_close_handle_scope(env, scope);
+}
+
+static Module *module_of(napi_env env) {
+  Module *m = NULL;
+  napi_get_instance_data(env, (void **)&m);
+  return m;
+}
+
+static int parse_address(const char *text, int port, struct sockaddr_storage *out, socklen_t *len) {
+  memset(out, 0, sizeof *out);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+  if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    *len = sizeof *v4;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *v6;
+    return 0;
+  }
+  return -1;
+}
+
+static int address_args(napi_env env, napi_value address_v, napi_value port_v, struct sockaddr_storage *sa, socklen_t *salen) {
+  char address[INET6_ADDRSTRLEN + 1];
+  size_t len;
+  int32_t port;
+  if (napi_get_value_string_utf8(env, address_v, address, sizeof address, &len) != napi_ok || napi_get_value_int32(env, port_v, &port) != napi_ok ||
+      port < 0 || port > 65535 || parse_address(address, port, sa, salen) < 0) {
+    napi_throw_type_error(env, NULL, "tcp-relay: the address must be an IPv4 or IPv6 literal and the port 0-65535");
+    return -1;
+  }
+  return 0;
+}
+
+static int is_function(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
+}
+
+/*
+ * listen(address, port, reusePort, connectTimeoutMs, onAccept, onConnectFailed, onClosed) → listener. With
+ * reusePort the socket joins (or starts) the SO_REUSEPORT group on the address and port, so several processes
+ * each accept on a socket of their own. Callbacks: onAccept(id, localAddress?) for each connection (or
+ * onAccept(null, -errno) when accept fails for want of descriptors or memory); onConnectFailed(id, -errno);
+ * onClosed(id, bytesIn, bytesOut).
+ */
+static napi_value Listen(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Module *m = module_of(env);
+  bool reuse_port;
+  uint32_t timeout_ms;
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  if (argc < 7 || napi_get_value_bool(env, argv[2], &reuse_port) != napi_ok || napi_get_value_uint32(env, argv[3], &timeout_ms) != napi_ok ||
+      !is_function(env, argv[4]) || !is_function(env, argv[5]) || !is_function(env, argv[6])) {
+    napi_throw_type_error(env, NULL, "listen(address, port, reusePort, connectTimeoutMs, onAccept, onConnectFailed, onClosed): bad arguments");
+    return NULL;
+  }
+  if (address_args(env, argv[0], argv[1], &sa, &salen) < 0) return NULL;
+  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  int one = 1;
+  /* Accepted sockets inherit TCP_NODELAY: relayed requests and answers go out at once, as HAProxy's do. */
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if ((reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) || bind(fd, (struct sockaddr *)&sa, salen) < 0 ||
+      listen(fd, 511) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, reuse_port ? "listen (SO_REUSEPORT)" : "listen");
+  }
+  Listener *l = calloc(1, sizeof *l);
+  l->tag.kind = KIND_LISTENER;
+  l->m = m;
+  l->fd = fd;
+  l->connect_timeout_ms = timeout_ms;
+  napi_create_reference(env, argv[4], 1, &l->on_accept);
+  napi_create_reference(env, argv[5], 1, &l->on_connect_failed);
+  napi_create_reference(env, argv[6], 1, &l->on_closed);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+  if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int err = errno;
+    close(fd);
+    free(l);
+    return throw_errno(env, err, "epoll_ctl");
+  }
+  m->open_listeners = realloc(m->open_listeners, (m->listeners + 1) * sizeof *m->open_listeners);
+  m->open_listeners[m->listeners++] = l;
+  /* Node keeps running while a listener is open, as it does for a listening net.Server. */
+  if (m->listeners == 1) uv_ref((uv_handle_t *)&m->poll);
+  napi_value handle;
+  napi_create_external(env, l, NULL, NULL, &handle);
+  return handle;
+}
+
+static Listener *listener_arg(napi_env env, napi_callback_info info, size_t count, napi_value *argv) {
+  size_t argc = count;
+  Listener *l = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < count || napi_get_value_external(env, argv[0], (void **)&l) != napi_ok || l == NULL || l->closing) {
+    napi_throw_error(env, "ERR_SOCKET_CLOSED", "tcp-relay: not an open listener");
+    return NULL;
+  }
+  return l;
+}
+
+/* localPort(listener) → the port it is bound to. */
+static napi_value LocalPort(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  Listener *l = listener_arg(env, info, 1, argv);
+  if (!l) return NULL;
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  int port = -1;
+  if (getsockname(l->fd, (struct sockaddr *)&sa, &len) == 0)
+    port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port : ((struct sockaddr_in6 *)&sa)->sin6_port);
+  napi_create_int32(env, port, &out);
+  return out;
+}
+
+/* wantLocalAddress(listener, on): onAccept is given the address each client connected to (for routes by address). */
+static napi_value WantLocalAddress(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Listener *l = listener_arg(env, info, 2, argv);
+  if (!l) return NULL;
+  bool on;
+  napi_get_value_bool(env, argv[1], &on);
+  l->want_local = on;
+  return NULL;
+}
+
+/* stats(listener) → [open connections, sockets open for them, bytes waiting to be written]. */
+static napi_value Stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out, v;
+  Listener *l = listener_arg(env, info, 1, argv);
+  if (!l) return NULL;
+  double sockets = 0, queued = 0;
+  for (Conn *c = l->conns; c; c = c->next) {
+    sockets += c->backend.fd >= 0 ? 2 : 1;
+    queued += (c->up.len - c->up.off) + (c->down.len - c->down.off);
+  }
+  napi_create_array_with_length(env, 3, &out);
+  napi_create_double(env, l->open, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, sockets, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_double(env, queued, &v);
+  napi_set_element(env, out, 2, v);
+  return out;
+}
+
+/*
+ * closeListener(listener): the socket is closed at once (the port is free, or left to the rest of its
+ * SO_REUSEPORT group) and every connection through it is cut, without callbacks.
+ */
+static napi_value CloseListener(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Listener *l = listener_arg(env, info, 1, argv);
+  if (!l) return NULL;
+  Module *m = l->m;
+  l->closing = 1;
+  close(l->fd);
+  if (l->paused_until) m->paused--;
+  for (uint32_t i = 0; i < m->listeners; i++) {
+    if (m->open_listeners[i] != l) continue;
+    m->open_listeners[i] = m->open_listeners[--m->listeners];
+    break;
+  }
+  if (m->listeners == 0) uv_unref((uv_handle_t *)&m->poll);
+  while (l->conns) close_conn(l->conns, 0);
+  napi_delete_reference(env, l->on_accept);
+  napi_delete_reference(env, l->on_connect_failed);
+  napi_delete_reference(env, l->on_closed);
+  if (m->dispatching) {
+    l->zombie_next = m->listener_zombies;
+    m->listener_zombies = l;
+  } else {
+    free(l);
+  }
+  return NULL;
+}
+
+static Conn *conn_arg(napi_env env, napi_value v) {
+  Module *m = module_of(env);
+  uint32_t id;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= m->table_size || !m->table[id]) {
+    napi_throw_error(env, "ERR_INVALID_ARG_VALUE", "tcp-relay: no open connection has this ID");
+    return NULL;
+  }
+  return m->table[id];
+}
+
+/*
+ * connect(id, address, port) → 0 (under way or done; a later failure comes to onConnectFailed) or a negative
+ * errno when it failed at once (the connection then has no backend and may be given another).
+ */
+static napi_value Connect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Conn *c = argc < 3 ? NULL : conn_arg(env, argv[0]);
+  if (!c) return NULL;
+  if (c->state != 0) {
+    napi_throw_error(env, "ERR_INVALID_STATE", "tcp-relay: the connection already has a backend");
+    return NULL;
+  }
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  if (address_args(env, argv[1], argv[2], &sa, &salen) < 0) return NULL;
+  Module *m = c->listener->m;
+  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd < 0 ? -errno : 0;
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->backend.fd = fd;
+    c->backend.events = 0;
+    if (connect(fd, (struct sockaddr *)&sa, salen) == 0) {
+      rc = -start_relaying(c); /* at once: a backend on this host may accept before connect returns */
+    } else if (errno == EINPROGRESS) {
+      rc = -watch(m, &c->backend, EPOLLOUT);
+      if (!rc) {
+        c->state = CONNECTING;
+        c->deadline = now_ms(m) + c->listener->connect_timeout_ms;
+        m->connecting++;
+        ensure_sweeping(m);
+      }
+    } else {
+      rc = -errno;
+    }
+    if (rc) {
+      watch(m, &c->client, 0);
+      c->state = 0;
+      close(fd);
+      c->backend.fd = -1;
+      c->backend.events = 0;
+    }
+  }
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
+/* cut(id) → [bytesIn, bytesOut]: closes the connection now (a relay under way is cut), with no callback. */
+static napi_value Cut(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out, v;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Conn *c = argc < 1 ? NULL : conn_arg(env, argv[0]);
+  if (!c) return NULL;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, c->up.bytes, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, c->down.bytes, &v);
+  napi_set_element(env, out, 1, v);
+  close_conn(c, 0);
+  return out;
+}
+
+static void on_module_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+/* At process exit (or when Node unloads the environment): the epoll set goes; sockets go with the process. */
+static void unload(napi_env env, void *data, void *hint) {
+  Module *m = data;
+  (void)hint;
+  uv_close((uv_handle_t *)&m->poll, on_module_closed);
+  uv_close((uv_handle_t *)&m->sweep, on_module_closed);
+  close(m->epfd);
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  Module *m = calloc(1, sizeof *m);
+  m->env = env;
+  m->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (m->epfd < 0) return throw_errno(env, errno, "epoll_create1");
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &m->poll, m->epfd);
+  m->poll.data = m;
+  uv_poll_start(&m->poll, UV_READABLE, on_epoll_readable);
+  /* Not until a listener is open (Listen refs it); the sweep timer never keeps Node running. */
+  uv_unref((uv_handle_t *)&m->poll);
+  uv_timer_init(loop, &m->sweep);
+  m->sweep.data = m;
+  uv_unref((uv_handle_t *)&m->sweep);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &m->resource);
+  napi_create_string_utf8(env, "shoal:tcp-relay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &m->async_context);
+  napi_set_instance_data(env, m, unload, NULL);
+
+  napi_property_descriptor props[] = {
+      {"listen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
+      {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_default, NULL},
+      {"wantLocalAddress", NULL, WantLocalAddress, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"closeListener", NULL, CloseListener, NULL, NULL, NULL, napi_default, NULL},
+      {"connect", NULL, Connect, NULL, NULL, NULL, napi_default, NULL},
+      {"cut", NULL, Cut, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
