@@ -1,8 +1,9 @@
 /**
- * A mesh worker process: serves the userspace TCP listeners it is told to (worker-protocol.ts), sharing each
- * listening socket with the other workers through the cluster module (the primary binds, every worker accepts
- * on the same socket, the kernel hands each connection to one of them). It keeps no state of its own beyond
- * what the primary sent, so a restarted worker is rebuilt by replaying the primary's state.
+ * A mesh worker process: serves the userspace TCP listeners it is told to (worker-protocol.ts). With the native
+ * relay each worker binds a socket of its own in the port's SO_REUSEPORT group; with Node's handles the workers
+ * share the primary's one listening socket through the cluster module. Either way the kernel hands each
+ * connection to one of them. It keeps no state of its own beyond what the primary sent, so a restarted worker is
+ * rebuilt by replaying the primary's state.
  *
  * It dies with swarmd: the cluster module exits a worker whose IPC channel to the primary closes, which happens
  * however the primary ends (even SIGKILL).
@@ -12,6 +13,7 @@ import { errorMessage } from '../../control/base/errors';
 import { zeroCounters, type ProxyCounters } from './port-proxy';
 import { AcceptBalance } from './accept-balance';
 import type { TcpHandle } from './tcp-handles';
+import { NativeTcpProxy } from './native-tcp-proxy';
 import { TcpProxy, type LocalRoute } from './tcp-proxy';
 import type { FromWorker, ToWorker, WorkerReport } from './worker-protocol';
 
@@ -30,7 +32,7 @@ function ipcLogger(fields: Record<string, unknown>): Logger {
 }
 
 interface Served {
-  proxy: TcpProxy;
+  proxy: TcpProxy | NativeTcpProxy;
   routeCounters: Map<number, ProxyCounters>;
   /** Connections accepted on this listener and handed on to another worker. */
   handedOn: number;
@@ -50,7 +52,13 @@ async function handle(m: ToWorker): Promise<void> {
     case 'open':
       if (!served.has(m.id)) {
         const id = m.id;
-        const proxy = new TcpProxy({ host: m.host, port: m.port }, log, { shared: true, handOff: (client) => handOff(id, client) });
+        // Native: a socket of this worker's own in the port's SO_REUSEPORT group, the kernel spreading clients by
+        // their address and port. Handles: the primary's one socket, shared through the cluster module.
+        const bind = { host: m.host, port: m.port };
+        const proxy =
+          m.relay === 'native'
+            ? new NativeTcpProxy(bind, log, { reusePort: true })
+            : new TcpProxy(bind, log, { shared: true, handOff: (client) => handOff(id, client) });
         served.set(id, { proxy, routeCounters: new Map(), handedOn: 0 });
       }
       return;
@@ -102,12 +110,13 @@ function openHere(): number {
  */
 function handOff(id: number, client: TcpHandle): boolean {
   const s = served.get(id);
-  if (!s || !process.connected || balance.keep(openHere())) return false;
+  const proxy = s?.proxy;
+  if (!s || !(proxy instanceof TcpProxy) || !process.connected || balance.keep(openHere())) return false;
   s.handedOn++;
   process.send!({ op: 'handoff', id } satisfies FromWorker, client as never, (err: Error | null) => {
     if (!err) return client.close();
     s.handedOn--;
-    s.proxy.adopt(client);
+    proxy.adopt(client);
   });
   return true;
 }
@@ -120,7 +129,7 @@ process.on('message', (m: ToWorker, passed?: unknown) => {
     const client = passed as TcpHandle | undefined;
     if (!client) return;
     const s = served.get(m.id);
-    if (s) s.proxy.adopt(client);
+    if (s?.proxy instanceof TcpProxy) s.proxy.adopt(client);
     else client.close();
     return;
   }

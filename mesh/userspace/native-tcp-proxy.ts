@@ -63,6 +63,22 @@ function load(file: string): NativeTcpRelay | Error {
   }
 }
 
+/** Which relay serves the userspace mesh's TCP listeners: this file's, or TcpProxy on Node's TCP handles. */
+export type TcpRelayKind = 'native' | 'handles';
+
+/**
+ * `wanted`, or by default the native relay where it is built and Node's handles (said in the log) where it is
+ * not. Throws, with the fix, when the native relay is wanted and not built.
+ */
+export function chooseTcpRelay(wanted: TcpRelayKind | undefined, log: Logger): TcpRelayKind {
+  if (wanted === 'handles') return wanted;
+  const native = tcpRelayNative();
+  if (!(native instanceof Error)) return 'native';
+  if (wanted === 'native') throw native;
+  log.warn('userspace mesh: relaying TCP through Node (slower); ' + native.message);
+  return 'handles';
+}
+
 /** How long a backend may take to accept before the next one is tried. */
 const CONNECT_TIMEOUT_MS = 3000;
 

@@ -25,6 +25,7 @@ import type { Logger } from '../../control/base/log';
 import { errorMessage } from '../../control/base/errors';
 import type { BackendAddr, Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
+import type { TcpRelayKind } from './native-tcp-proxy';
 import type { TcpHandle } from './tcp-handles';
 import type { LocalRoute } from './tcp-proxy';
 import type { FromWorker, RouteMessage, ToWorker, WorkerReport } from './worker-protocol';
@@ -69,6 +70,8 @@ export class TcpWorkerPool {
   constructor(
     readonly size: number,
     private readonly log: Logger,
+    /** What each worker relays with (native-tcp-proxy.ts); native workers bind in a SO_REUSEPORT group. */
+    readonly relay: TcpRelayKind = 'handles',
   ) {
     this.slots = Array.from({ length: size }, () => ({ ready: false, backlog: [], report: {}, givenSinceReport: 0 }));
   }
@@ -78,7 +81,7 @@ export class TcpWorkerPool {
     this.ensureStarted();
     const p = new WorkerTcpProxy(this, this.nextId++, bind);
     this.proxies.set(p.id, p);
-    this.broadcast({ op: 'open', id: p.id, host: bind.host, port: bind.port });
+    this.broadcast(p.replay()[0]);
     return p;
   }
 
@@ -345,7 +348,7 @@ export class WorkerTcpProxy implements PortProxy {
 
   /** What a new worker must be sent to serve this listener (listening is requested by the pool). */
   replay(): ToWorker[] {
-    return [{ op: 'open', id: this.id, host: this.bind.host, port: this.bind.port }, this.backends, ...(this.routes.length ? [{ op: 'routes' as const, id: this.id, routes: this.routes }] : [])];
+    return [{ op: 'open', id: this.id, host: this.bind.host, port: this.bind.port, relay: this.pool.relay }, this.backends, ...(this.routes.length ? [{ op: 'routes' as const, id: this.id, routes: this.routes }] : [])];
   }
 
   /** Recomputes the counters from the retired totals and each live worker's last report. */

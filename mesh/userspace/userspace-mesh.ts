@@ -14,6 +14,7 @@ import { errorMessage } from '../../control/base/errors';
 import type { EndpointSink, EndpointTable } from '../endpoint-table';
 import { planListeners, socketsFor, type ListenerSpec } from './listener-plan';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
+import { chooseTcpRelay, NativeTcpProxy, type TcpRelayKind } from './native-tcp-proxy';
 import { TcpProxy, type LocalRoute } from './tcp-proxy';
 import { TcpWorkerPool, type WorkerStats } from './tcp-worker-pool';
 import { UdpProxy } from './udp-proxy';
@@ -35,6 +36,8 @@ export interface UserspaceMeshOptions {
    * relay can use more than one core; 1 (default): in this process. UDP stays in this process either way.
    */
   tcpWorkers?: number;
+  /** What relays TCP (native-tcp-proxy.ts): by default the native relay where it is built, else Node's handles. */
+  tcpRelay?: TcpRelayKind;
 }
 
 /** One row of counters for metrics: a service's protocol and port, summed over its listeners with that port. */
@@ -64,6 +67,8 @@ export class UserspaceMesh implements Component, EndpointSink {
   private stopped = false;
   private readonly clock: Clock;
   private readonly pool?: TcpWorkerPool;
+  /** What relays TCP, chosen once at construction. */
+  readonly tcpRelay: TcpRelayKind;
 
   constructor(
     private readonly log: Logger,
@@ -72,7 +77,8 @@ export class UserspaceMesh implements Component, EndpointSink {
     this.clock = opts.clock ?? systemClock;
     const workers = opts.tcpWorkers ?? 1;
     if (!Number.isInteger(workers) || workers < 1) throw new Error(`tcpWorkers: ${workers} is not a whole number of processes of at least 1`);
-    if (workers > 1) this.pool = new TcpWorkerPool(workers, log.child({ listeners: 'workers' }));
+    this.tcpRelay = chooseTcpRelay(opts.tcpRelay, log);
+    if (workers > 1) this.pool = new TcpWorkerPool(workers, log.child({ listeners: 'workers' }), this.tcpRelay);
   }
 
   async start(): Promise<void> {}
@@ -166,7 +172,8 @@ export class UserspaceMesh implements Component, EndpointSink {
     const bind = { host: spec.host, port: spec.port };
     const log = this.log.child({ service: spec.serviceName });
     if (spec.protocol === 'udp') return new UdpProxy(bind, { clock: this.clock, log, idleMs: this.opts.udpIdleMs });
-    return this.pool ? this.pool.proxy(bind) : new TcpProxy(bind, log);
+    if (this.pool) return this.pool.proxy(bind);
+    return this.tcpRelay === 'native' ? new NativeTcpProxy(bind, log) : new TcpProxy(bind, log);
   }
 
   private async bind(l: Listener): Promise<void> {

@@ -5,6 +5,7 @@
  * order, so a `ping` answered means everything sent before it has been applied. `handoff` and `adopt` carry a
  * connection's handle (child_process passes it as a file descriptor) on its way from one worker to another.
  */
+import type { TcpRelayKind } from './native-tcp-proxy';
 import type { BackendAddr, Strategy } from './picker';
 import type { ProxyCounters } from './port-proxy';
 
@@ -17,7 +18,8 @@ export interface RouteMessage {
 }
 
 export type ToWorker =
-  | { op: 'open'; id: number; host: string; port: number }
+  /** A listener to serve with `relay`: native ones each bind a socket of their own in a SO_REUSEPORT group. */
+  | { op: 'open'; id: number; host: string; port: number; relay: TcpRelayKind }
   | { op: 'backends'; id: number; backends: readonly BackendAddr[]; strategy: Strategy }
   | { op: 'routes'; id: number; routes: RouteMessage[] }
   | { op: 'listen'; id: number; seq: number }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { silentLogger } from '../../control/base/log';
+import { NativeTcpProxy, type TcpRelayKind } from '../../mesh/userspace/native-tcp-proxy';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
 import { RELAY_BUFFER_BYTES } from '../../mesh/userspace/relay-pump';
 import { fetchName, freePort } from '../fakes/loopback';
@@ -18,12 +19,27 @@ async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 2));
 }
 
+/**
+ * Every relay test runs against both relays: the native one (mesh/native/tcp-relay.c; without its build these
+ * fail, saying how to build it) and Node's TCP handles (the fallback).
+ */
+const RELAYS: readonly TcpRelayKind[] = ['native', 'handles'];
+type Proxy = TcpProxy | NativeTcpProxy;
+
+function relayTest(name: string, opts: { timeout?: number }, fn: (kind: TcpRelayKind) => Promise<void>): void {
+  for (const kind of RELAYS) test(`${name} [${kind}]`, opts, () => fn(kind));
+}
+
+function makeProxy(kind: TcpRelayKind, bind: { host: string; port: number }, opts: { connectTimeoutMs?: number } = {}): Proxy {
+  return kind === 'native' ? new NativeTcpProxy(bind, silentLogger, opts) : new TcpProxy(bind, silentLogger, opts);
+}
+
 /** A proxy on 127.0.0.1 to one backend server on 127.0.0.2; closes both after fn, even when fn fails. */
-async function withProxy(onBackend: (s: net.Socket) => void, fn: (port: number, proxy: TcpProxy) => Promise<void>): Promise<void> {
+async function withProxy(kind: TcpRelayKind, onBackend: (s: net.Socket) => void, fn: (port: number, proxy: Proxy) => Promise<void>): Promise<void> {
   const target = await freePort();
   const server = net.createServer({ allowHalfOpen: true }, onBackend);
   await new Promise<void>((r) => server.listen(target, '127.0.0.2', () => r()));
-  const proxy = new TcpProxy({ host: '127.0.0.1', port: await freePort() }, silentLogger);
+  const proxy = makeProxy(kind, { host: '127.0.0.1', port: await freePort() });
   proxy.setBackends([{ taskId: 't1', host: '127.0.0.2', port: target }]);
   try {
     await proxy.listen();
@@ -51,11 +67,12 @@ function sendAndHash(s: net.Socket, data: Buffer): Promise<string> {
   return received;
 }
 
-test('50 MB each way at once arrive byte-identical, and the counters hold exactly what crossed', { timeout: 120_000 }, async () => {
+relayTest('50 MB each way at once arrive byte-identical, and the counters hold exactly what crossed', { timeout: 120_000 }, async (kind) => {
   const up = randomBytes(50 << 20);
   const down = randomBytes(50 << 20);
   let backendGot: Promise<string> | undefined;
   await withProxy(
+    kind,
     (s) => (backendGot = sendAndHash(s, down)),
     async (port, proxy) => {
       const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -70,12 +87,13 @@ test('50 MB each way at once arrive byte-identical, and the counters hold exactl
   );
 });
 
-test('a backend that answers and ends first still gets everything the client sends after, then the end', { timeout: 60_000 }, async () => {
+relayTest('a backend that answers and ends first still gets everything the client sends after, then the end', { timeout: 60_000 }, async (kind) => {
   // The backend's end of stream comes first (its FIN reaches the client while the client is still sending); the
   // client's end then closes both connections at once, which must not cut what is still on its way to the backend.
   const body = randomBytes(8 << 20);
   let backendGot: Promise<string> | undefined;
   await withProxy(
+    kind,
     (s) => {
       s.end('answer');
       const got: Buffer[] = [];
@@ -106,10 +124,11 @@ test('a backend that answers and ends first still gets everything the client sen
   );
 });
 
-test('a slow reader: the relay holds at most one buffer per direction, pauses the backend, and corrupts nothing', { timeout: 120_000 }, async () => {
+relayTest('a slow reader: the relay holds at most one buffer per direction, pauses the backend, and corrupts nothing', { timeout: 120_000 }, async (kind) => {
   const down = randomBytes(16 << 20);
   let backend: net.Socket | undefined;
   await withProxy(
+    kind,
     (s) => {
       // One big write: the backend's own socket queues what the proxy does not take.
       backend = s;
@@ -149,12 +168,13 @@ test('a slow reader: the relay holds at most one buffer per direction, pauses th
   );
 });
 
-test('a backend that sends small pieces to a slow reader: a short chunk left pending does not stall the relay', { timeout: 120_000 }, async () => {
+relayTest('a backend that sends small pieces to a slow reader: a short chunk left pending does not stall the relay', { timeout: 120_000 }, async (kind) => {
   // Short reads are what the relay sees under load: a chunk smaller than the writer's high-water mark that the
   // kernel takes only in part leaves write() returning true, so no 'drain' follows it.
   const piece = 3000;
   const down = randomBytes(piece * 2000);
   await withProxy(
+    kind,
     (s) => {
       s.on('error', () => undefined);
       let off = 0;
@@ -189,9 +209,10 @@ test('a backend that sends small pieces to a slow reader: a short chunk left pen
   );
 });
 
-test('a client that resets mid-transfer: the backend connection is closed too, nothing stays open, counters settle', async () => {
+relayTest('a client that resets mid-transfer: the backend connection is closed too, nothing stays open, counters settle', {}, async (kind) => {
   let backendClosed = false;
   await withProxy(
+    kind,
     (s) => {
       s.on('error', () => undefined);
       s.on('close', () => (backendClosed = true));
@@ -208,8 +229,9 @@ test('a client that resets mid-transfer: the backend connection is closed too, n
   );
 });
 
-test('a backend that resets mid-transfer: the client sees its connection end, nothing stays open', async () => {
+relayTest('a backend that resets mid-transfer: the client sees its connection end, nothing stays open', {}, async (kind) => {
   await withProxy(
+    kind,
     (s) => {
       s.write(randomBytes(1 << 20), () => s.resetAndDestroy());
     },
@@ -223,7 +245,7 @@ test('a backend that resets mid-transfer: the client sees its connection end, no
   );
 });
 
-test('a backend that never accepts is given up after the connect timeout and the next one serves the client', { timeout: 20_000 }, async () => {
+relayTest('a backend that never accepts is given up after the connect timeout and the next one serves the client', { timeout: 20_000 }, async (kind) => {
   // A listener whose process never runs its event loop again: once its accept queue is full (backlog 1: two
   // connections; Node takes a backlog of 0 for its default of 511) the kernel drops further SYNs, so a connect
   // to it neither succeeds nor fails.
@@ -232,7 +254,7 @@ test('a backend that never accepts is given up after the connect timeout and the
   const stuck = spawn(process.execPath, ['-e', listenThenHang], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const fillers: net.Socket[] = [];
   const good = net.createServer((s) => s.end('good'));
-  const proxy = new TcpProxy({ host: '127.0.0.1', port: await freePort() }, silentLogger, { connectTimeoutMs: 300 });
+  const proxy = makeProxy(kind, { host: '127.0.0.1', port: await freePort() }, { connectTimeoutMs: 300 });
   try {
     await new Promise((r) => stuck.once('message', r));
     for (let i = 0; i < 3; i++) fillers.push(net.connect(stuckPort, '127.0.0.1').on('error', () => undefined));

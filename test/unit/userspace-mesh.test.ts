@@ -8,6 +8,7 @@ import { FakeClock } from '../../control/base/clock';
 import { UserspaceMesh } from '../../mesh/userspace/userspace-mesh';
 import { Picker } from '../../mesh/userspace/picker';
 import { planListeners, socketsFor } from '../../mesh/userspace/listener-plan';
+import { NativeTcpProxy } from '../../mesh/userspace/native-tcp-proxy';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
 import { zeroCounters } from '../../mesh/userspace/port-proxy';
 import type { EndpointTable, ServiceEndpoint } from '../../mesh/endpoint-table';
@@ -407,12 +408,12 @@ test('a TCP listener on a specific address rides on the wildcard socket of its p
   });
 });
 
-test('a shared TCP listener routes by the address the client connected to, with counters per route', async () => {
+for (const relay of ['native', 'handles'] as const) test(`a shared TCP listener routes by the address the client connected to, with counters per route [${relay}]`, async () => {
   const target = await freePort();
   const port = await freePort();
   const a = await backend('127.0.0.2', target, 'a');
   const b = await backend('127.0.0.3', target, 'b');
-  const proxy = new TcpProxy({ host: '0.0.0.0', port }, silentLogger);
+  const proxy = relay === 'native' ? new NativeTcpProxy({ host: '0.0.0.0', port }, silentLogger) : new TcpProxy({ host: '0.0.0.0', port }, silentLogger);
   const vipCounters = zeroCounters();
   try {
     proxy.setBackends([{ taskId: 'tb', host: '127.0.0.3', port: target }], 'round-robin');
