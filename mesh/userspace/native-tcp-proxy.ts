@@ -70,9 +70,9 @@ export type TcpRelayKind = 'native' | 'handles';
  * `wanted`, or by default the native relay where it is built and Node's handles (said in the log) where it is
  * not. Throws, with the fix, when the native relay is wanted and not built.
  */
-export function chooseTcpRelay(wanted: TcpRelayKind | undefined, log: Logger): TcpRelayKind {
+export function chooseTcpRelay(wanted: TcpRelayKind | undefined, log: Logger, nativePath?: string): TcpRelayKind {
   if (wanted === 'handles') return wanted;
-  const native = tcpRelayNative();
+  const native = tcpRelayNative(nativePath);
   if (!(native instanceof Error)) return 'native';
   if (wanted === 'native') throw native;
   log.warn('userspace mesh: relaying TCP through Node (slower); ' + native.message);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { silentLogger } from '../../control/base/log';
-import { NativeTcpProxy, type TcpRelayKind } from '../../mesh/userspace/native-tcp-proxy';
+import { chooseTcpRelay, NativeTcpProxy, type TcpRelayKind } from '../../mesh/userspace/native-tcp-proxy';
 import { TcpProxy } from '../../mesh/userspace/tcp-proxy';
 import { RELAY_BUFFER_BYTES } from '../../mesh/userspace/relay-pump';
 import { fetchName, freePort } from '../fakes/loopback';
@@ -297,4 +297,55 @@ test('on a Node without the TCP handle bindings the proxy refuses at constructio
   assert.ok(out.includes(process.version), out);
   assert.match(out, /--mesh iptables/);
   assert.match(out, /No such module: tcp_wrap/);
+});
+
+test('without the native build the relay refuses naming the fix, and the mesh falls back to Node\'s handles saying so', () => {
+  const missing = '/nonexistent/tcp-relay.node';
+  assert.throws(() => new NativeTcpProxy({ host: '127.0.0.1', port: 1 }, silentLogger, { nativePath: missing }), /not built .*apt-get install -y gcc libc6-dev.*npm run build/);
+  const warnings: string[] = [];
+  const log = { ...silentLogger, warn: (msg: string) => void warnings.push(msg) };
+  assert.equal(chooseTcpRelay(undefined, log, missing), 'handles');
+  assert.match(warnings.join('\n'), /relaying TCP through Node.*npm run build/);
+  assert.throws(() => chooseTcpRelay('native', log, missing), /not built/);
+  assert.equal(chooseTcpRelay('handles', log, missing), 'handles');
+  assert.equal(chooseTcpRelay(undefined, log), 'native', 'this build has the native relay (npm run build with gcc)');
+});
+
+test('[native] out of file descriptors: accepting pauses instead of spinning, is logged, and the queued clients are served once descriptors are free', { timeout: 30_000 }, async () => {
+  // A relay in a child limited to 64 descriptors (soft and hard, so Node cannot raise it), which then takes every
+  // free descriptor itself (opening /dev/null) until told to let them go; the backend is here.
+  const backend = net.createServer((s) => s.end('ok'));
+  const backendPort = await freePort();
+  await new Promise<void>((r) => backend.listen(backendPort, '127.0.0.1', () => r()));
+  const script = `const fs = require('fs');
+    const { NativeTcpProxy } = require(${JSON.stringify(require.resolve('../../mesh/userspace/native-tcp-proxy'))});
+    const log = { debug() {}, info() {}, warn() {}, error: (msg, f) => console.log(msg, f.err), child() { return log; } };
+    const p = new NativeTcpProxy({ host: '127.0.0.1', port: 0 }, log);
+    p.setBackends([{ taskId: 't', host: '127.0.0.1', port: ${backendPort} }]);
+    const hoard = [];
+    p.listen().then(() => {
+      for (;;) { try { hoard.push(fs.openSync('/dev/null', 'r')); } catch { break; } }
+      process.send(p.localPort());
+    });
+    process.on('message', () => { for (const fd of hoard) fs.closeSync(fd); hoard.length = 0; });`;
+  const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as number));
+      child.once('exit', (code) => reject(new Error(`relay child exited (${code}): ${out}`)));
+    });
+    const answers = Array.from({ length: 3 }, () => fetchName(port));
+    await until(() => out.includes('EMFILE'));
+    await new Promise((r) => setTimeout(r, 500));
+    const lines = out.trim().split('\n');
+    assert.ok(lines.every((l) => l === 'accept failed EMFILE'), out);
+    assert.ok(lines.length <= 20, `${lines.length} accept failures logged in about half a second: the listener spins`);
+    child.send('free');
+    assert.deepEqual(await Promise.all(answers), ['ok', 'ok', 'ok']);
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => backend.close(r));
+  }
 });
