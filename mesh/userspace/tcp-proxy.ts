@@ -1,6 +1,7 @@
 /**
- * One TCP listener of the userspace mesh: each accepted connection goes to a backend task and bytes are relayed
- * both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
+ * One TCP listener of the userspace mesh on Node's own TCP handles: the relay where the native one
+ * (native-tcp-proxy.ts, mesh/native/tcp-relay.c) is not built, which makes the same choices faster. Each accepted
+ * connection goes to a backend task and bytes are relayed both ways. A backend that refuses (or cannot be reached) before anything is relayed is skipped for the next
  * one, so a task that just died costs the client nothing.
  *
  * Connections never become net.Sockets: the server hands over each accepted connection as a bare handle

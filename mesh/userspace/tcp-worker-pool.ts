@@ -1,7 +1,10 @@
 /**
  * The userspace mesh's TCP listeners served by N worker processes (mesh-worker.ts) instead of swarmd's own event
- * loop: Node 20 has no SO_REUSEPORT, so the cluster module shares each listening socket — with SCHED_NONE the
- * primary (swarmd) binds it and every worker accepts on it, the kernel giving each connection to one worker.
+ * loop. With the native relay each worker binds a socket of its own in the port's SO_REUSEPORT group and the
+ * kernel gives each connection to one of them by its address hash. With Node's handles (no native build; Node 20
+ * has no SO_REUSEPORT) the cluster module shares each listening socket — with SCHED_NONE the primary (swarmd)
+ * binds it and every worker accepts on it, the kernel giving each connection to one worker; the rest of this
+ * comment's balancing is for that case.
  *
  * The pool keeps the whole state (listeners, backends, routes, which are open) in the primary and mirrors it to
  * every worker as messages; a worker that dies is logged and replaced after a short pause, and the new one is
@@ -9,14 +12,15 @@
  * are summed per listener into the objects the mesh reads, so UserspaceMesh.counters() keeps its shape; what a
  * dead worker had counted is kept, minus its open connections, which died with it.
  *
- * The kernel gives a burst of connections to whichever worker wakes first, so a worker holding more than its
- * share hands new connections back here, and the pool gives each to the least loaded worker (accept-balance.ts;
+ * On the shared socket the kernel gives a burst of connections to whichever worker wakes first, so a worker
+ * (on Node's handles) holding more than its share hands new connections back here, and the pool gives each to the least loaded worker (accept-balance.ts;
  * the handle travels as a file descriptor over the IPC channel). The pool sends every worker the others' load
  * with each report.
  *
  * One wrinkle of the cluster module: a worker numbers its listens per address, and a failed listen leaves its
  * number used, so a worker that failed a listen would ask for a different shared socket than its peers from then
- * on. So a port is first test-bound here, and a worker that still fails a listen is replaced.
+ * on. So a port is first test-bound here (which also keeps native workers from joining a SO_REUSEPORT group
+ * another program started on the port), and a worker that still fails a listen is replaced.
  */
 import cluster, { type Worker } from 'node:cluster';
 import * as net from 'node:net';
