@@ -415,6 +415,31 @@ static void free_zombies(Module *m) {
   }
 }
 
+/*
+ * Around a batch of events (or a sweep): one callback scope for all the JavaScript calls in it (Node runs
+ * microtasks and nextTicks once, when it closes), and closes that happen meanwhile free their memory only at the
+ * end, as later events of the batch may still name it.
+ */
+typedef struct {
+  napi_handle_scope scope;
+  napi_callback_scope cscope;
+} Dispatch;
+
+static void begin_dispatch(Module *m, Dispatch *d) {
+  napi_value resource;
+  napi_open_handle_scope(m->env, &d->scope);
+  napi_get_reference_value(m->env, m->resource, &resource);
+  napi_open_callback_scope(m->env, resource, m->async_context, &d->cscope);
+  m->dispatching = 1;
+}
+
+static void end_dispatch(Module *m, Dispatch *d) {
+  m->dispatching = 0;
+  free_zombies(m);
+  napi_close_callback_scope(m->env, d->cscope);
+  napi_close_handle_scope(m->env, d->scope);
+}
+
 static void on_epoll_readable(uv_poll_t *poll, int status, int events) {
   Module *m = poll->data;
   (void)events;
@@ -422,14 +447,8 @@ static void on_epoll_readable(uv_poll_t *poll, int status, int events) {
   struct epoll_event evs[EVENTS_PER_WAKEUP];
   int n = epoll_wait(m->epfd, evs, EVENTS_PER_WAKEUP, 0);
   if (n <= 0) return;
-  napi_env env = m->env;
-  napi_handle_scope scope;
-  napi_callback_scope cscope;
-  napi_value resource;
-  napi_open_handle_scope(env, &scope);
-  napi_get_reference_value(env, m->resource, &resource);
-  napi_open_callback_scope(env, resource, m->async_context, &cscope);
-  m->dispatching = 1;
+  Dispatch d;
+  begin_dispatch(m, &d);
   for (int i = 0; i < n; i++) {
     Tag *t = evs[i].data.ptr;
     if (t->kind == KIND_LISTENER) {
@@ -439,10 +458,7 @@ static void on_epoll_readable(uv_poll_t *poll, int status, int events) {
       on_side_event((Side *)t, evs[i].events);
     }
   }
-  m->dispatching = 0;
-  free_zombies(m);
-  napi_close_callback_scope(env, cscope);
-  napi_close_handle_scope(env, scope);
+  end_dispatch(m, &d);
 }
 
 /*
@@ -466,22 +482,13 @@ static void on_sweep(uv_timer_t *t) {
     epoll_ctl(m->epfd, EPOLL_CTL_ADD, l->fd, &ev);
   }
   if (m->connecting == 0) return;
-  napi_env env = m->env;
-  napi_handle_scope scope;
-  napi_callback_scope cscope;
-  napi_value resource;
-  napi_open_handle_scope(env, &scope);
-  napi_get_reference_value(env, m->resource, &resource);
-  napi_open_callback_scope(env, resource, m->async_context, &cscope);
-  m->dispatching = 1;
+  Dispatch d;
+  begin_dispatch(m, &d);
   for (uint32_t id = 0; id < m->table_size; id++) {
     Conn *c = m->table[id];
     if (c && c->state == CONNECTING && c->deadline <= now) connect_failed(c, ETIMEDOUT);
   }
-  m->dispatching = 0;
-  free_zombies(m);
-  napi_close_callback_scope(env, cscope);
-  napi_close_handle_scope(env, scope);
+  end_dispatch(m, &d);
 }
 
 static Module *module_of(napi_env env) {
