@@ -7,13 +7,23 @@
  *
  * Why not Node's TCP handles (mesh/userspace/tcp-proxy.ts, kept as the fallback without a compiler): with every
  * allocation and stream layer already gone, a relayed request still cost a call into JavaScript and back per
- * read and per write, and a JavaScript handle object per socket, which kept one relay process at 0.8-0.95x one
- * HAProxy thread. The system calls here are HAProxy's: read once per readiness, write at once, wait for
- * writability only when the kernel took part of a write.
+ * read and per write, and a JavaScript handle object per socket, which kept one relay process at 0.6-0.95x one
+ * HAProxy thread. Here the system calls are what the relay costs (strace -c, wrk on loopback): a kept-alive
+ * request is one recv and one send each way, as with HAProxy; a connection per request makes 15 calls (accept4,
+ * socket, setsockopt, connect, two epoll_ctl, four recv, two send, shutdown, two close) where HAProxy makes 17.
+ * perf puts nine tenths of the relay's CPU time in the kernel.
  *
  * Rules that keep it correct:
+ * - Each connection's two sockets are registered once, edge-triggered (EPOLLET), for reading, writing and the
+ *   peer's end of stream, and never changed: per connection that is two epoll_ctl calls where level-triggered
+ *   interest would need four (HAProxy makes three). An edge is remembered as `ready` until a read says the
+ *   socket is drained (EAGAIN, or a short read without a pending end of stream).
  * - One buffer's worth at most waits per direction: a read whose write the kernel takes only in part keeps the
- *   rest, and that direction reads no more until it is written (backpressure, as in relay-pump.ts).
+ *   rest, and that direction reads no more until it is written (backpressure, as in relay-pump.ts); the
+ *   destination's next writable edge flushes it and reading resumes.
+ * - A direction reads at most READS_PER_TURN times in a row; one with more to read goes on the `again` list,
+ *   served after the batch (and on an idle handle until the list is empty), so a bulk transfer cannot starve
+ *   the other connections.
  * - An end of stream is passed on as shutdown(SHUT_WR) of the other side once everything before it is written;
  *   when both directions have ended, both sockets are closed. An error on either side closes both.
  * - A connection closed while events for it are still in the batch being handled is only marked; it is freed
@@ -40,6 +50,8 @@
 
 /* Bytes read at once per direction: HAProxy's default bufsize. */
 #define READ_BYTES (16 * 1024)
+/* Reads in a row from one side before the other connections get their turn (256 KiB). */
+#define READS_PER_TURN 16
 /* Connections accepted per listener per wakeup before the loop turns to other work. */
 #define ACCEPTS_PER_WAKEUP 32
 #define EVENTS_PER_WAKEUP 256
@@ -61,8 +73,9 @@ typedef struct {
   Tag tag;
   Conn *conn;
   int fd;
-  uint32_t events; /* what epoll is asked for now (0: not registered) */
-  int read_ended;  /* end of stream (or error) read from this side */
+  int ready;       /* an edge said there is something to read (data, or the end), not yet drained */
+  int eof_pending; /* the peer's end of stream was seen: read until it, even after a short read */
+  int read_ended;  /* end of stream read from this side */
 } Side;
 
 /* Bytes read from one side and not yet all written to the other (only after a partial write). */
@@ -80,6 +93,8 @@ struct Conn {
   Direction up, down;   /* client → backend, backend → client */
   uint64_t deadline;    /* of the connect under way */
   Conn *prev, *next;    /* in the listener's connection list */
+  Conn *again_prev, *again_next;
+  int again; /* on the module's `again` list */
   Conn *zombie_next;
 };
 
@@ -115,6 +130,10 @@ struct Module {
   /* Listeners open, for the sweep to resume paused ones (a short list: one per published port and VIP). */
   Listener **open_listeners;
   int dispatching; /* inside a batch of events: closes are deferred */
+  /* Connections with more to read than one turn allowed, served after the batch and while the idle handle runs. */
+  Conn *again;
+  uv_idle_t again_idle;
+  int idling;
   Conn *zombies;
   Listener *listener_zombies;
   char scratch[READ_BYTES];
@@ -151,20 +170,39 @@ static uint64_t now_ms(Module *m) {
   return uv_now(loop);
 }
 
-/* Asks epoll for `events` on a side (adding, changing or removing its registration); 0 or errno. */
-static int watch(Module *m, Side *s, uint32_t events) {
-  if (s->events == events) return 0;
-  struct epoll_event ev = {.events = events, .data.ptr = s};
-  int op = s->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-  if (epoll_ctl(m->epfd, op, s->fd, &ev) < 0) return errno;
-  s->events = events;
-  return 0;
+/* Registers a side for every event it will ever need, edge-triggered; 0 or errno. */
+static int register_side(Module *m, Side *s) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = s};
+  return epoll_ctl(m->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? errno : 0;
 }
 
 static void free_conn(Conn *c) {
   free(c->up.buf);
   free(c->down.buf);
   free(c);
+}
+
+static void on_again(uv_idle_t *idle);
+
+static void queue_again(Module *m, Conn *c) {
+  if (c->again) return;
+  c->again = 1;
+  c->again_prev = NULL;
+  c->again_next = m->again;
+  if (m->again) m->again->again_prev = c;
+  m->again = c;
+  if (!m->idling) {
+    m->idling = 1;
+    uv_idle_start(&m->again_idle, on_again);
+  }
+}
+
+static void unqueue_again(Module *m, Conn *c) {
+  if (!c->again) return;
+  c->again = 0;
+  if (c->again_prev) c->again_prev->again_next = c->again_next;
+  else m->again = c->again_next;
+  if (c->again_next) c->again_next->again_prev = c->again_prev;
 }
 
 /*
@@ -177,6 +215,7 @@ static void close_conn(Conn *c, int notify) {
   Listener *l = c->listener;
   if (c->state == CONNECTING) m->connecting--;
   c->state = CLOSED;
+  unqueue_again(m, c);
   close(c->client.fd);
   if (c->backend.fd >= 0) close(c->backend.fd);
   m->table[c->id] = NULL;
@@ -200,16 +239,6 @@ static void close_conn(Conn *c, int notify) {
   }
 }
 
-/* What a side needs from epoll while relaying: readable unless its direction waits or ended; writable while the other direction has bytes waiting for it. */
-static int rewatch(Conn *c) {
-  Module *m = c->listener->m;
-  uint32_t ce = (!c->client.read_ended && c->up.len == 0 ? EPOLLIN : 0) | (c->down.len ? EPOLLOUT : 0);
-  uint32_t be = (!c->backend.read_ended && c->down.len == 0 ? EPOLLIN : 0) | (c->up.len ? EPOLLOUT : 0);
-  int err = watch(m, &c->client, ce);
-  if (!err) err = watch(m, &c->backend, be);
-  return err;
-}
-
 /* Writes what waits in `d` to `fd`; 1 when all is written, 0 when the kernel took part, -1 on an error. */
 static int flush(Direction *d, int fd) {
   while (d->off < d->len) {
@@ -229,51 +258,73 @@ static int flush(Direction *d, int fd) {
 }
 
 /*
- * One read from `from` written at once to `to`. Returns -1 when the connection must close (an error, or the
- * second end of stream); the caller then closes it.
+ * Moves what it can from `from` to `to`: first what waits from an earlier partial write, then reads while `from`
+ * is ready, each written at once. Returns -1 when the connection must close (an error, or the second end of
+ * stream: everything both ways is written, and the close sends the FIN).
  */
-static int relay_once(Conn *c, Side *from, Side *to, Direction *d) {
+static int move(Conn *c, Side *from, Side *to, Direction *d) {
   Module *m = c->listener->m;
-  ssize_t n = recv(from->fd, m->scratch, READ_BYTES, MSG_DONTWAIT);
-  if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
-  if (n == 0) {
-    from->read_ended = 1;
-    if (to->read_ended) return -1; /* both ends of stream seen and everything written: the close sends the FIN */
-    /* Everything read before was written (no read while a write waits), so the end goes after it. */
-    if (shutdown(to->fd, SHUT_WR) < 0 && errno != ENOTCONN) return -1;
-    return rewatch(c) ? -1 : 0;
+  if (d->len) {
+    int r = flush(d, to->fd);
+    if (r <= 0) return r; /* still waiting: `to`'s next writable edge comes back here */
   }
-  d->bytes += (double)n;
-  ssize_t w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (w < 0 && errno == EINTR) w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (w == n) return 0;
-  if (w < 0 && errno != EAGAIN) return -1;
-  if (w < 0) w = 0;
-  /* The kernel took part: keep the rest, stop reading this way, wait until `to` is writable. */
-  if (!d->buf) d->buf = malloc(READ_BYTES);
-  if (!d->buf) return -1;
-  memcpy(d->buf, m->scratch + w, (size_t)(n - w));
-  d->len = (uint32_t)(n - w);
-  d->off = 0;
-  return rewatch(c) ? -1 : 0;
+  for (int reads = 0; from->ready && !from->read_ended; reads++) {
+    if (reads == READS_PER_TURN) {
+      queue_again(m, c);
+      return 0;
+    }
+    ssize_t n = recv(from->fd, m->scratch, READ_BYTES, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return -1;
+      from->ready = 0;
+      return 0;
+    }
+    if (n == 0) {
+      from->read_ended = 1;
+      from->ready = 0;
+      if (to->read_ended) return -1;
+      /* Everything read before was written (no read while a write waits), so the end goes after it. */
+      return shutdown(to->fd, SHUT_WR) < 0 && errno != ENOTCONN ? -1 : 0;
+    }
+    /* A short read drained the socket; more data (or the end) makes a new edge. */
+    if (n < READ_BYTES && !from->eof_pending) from->ready = 0;
+    d->bytes += (double)n;
+    ssize_t w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR) w = send(to->fd, m->scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w == n) continue;
+    if (w < 0 && errno != EAGAIN) return -1;
+    if (w < 0) w = 0;
+    /* The kernel took part (and marked `to` out of space, so its next writable edge will come): keep the rest. */
+    if (!d->buf && !(d->buf = malloc(READ_BYTES))) return -1;
+    memcpy(d->buf, m->scratch + w, (size_t)(n - w));
+    d->len = (uint32_t)(n - w);
+    d->off = 0;
+    return 0;
+  }
+  return 0;
 }
 
-/* The backend accepted: both sides are watched for reading from now on; 0 or errno. */
+/* Both directions, as far as they go now; closes the connection when either says so. */
+static void pump(Conn *c) {
+  if (move(c, &c->client, &c->backend, &c->up) < 0 || move(c, &c->backend, &c->client, &c->down) < 0) close_conn(c, 1);
+}
+
+/* The backend accepted: the client is registered too, and whatever either side has sent already is moved. */
 static int start_relaying(Conn *c) {
   Module *m = c->listener->m;
   if (c->state == CONNECTING) m->connecting--;
   c->state = RELAYING;
-  return rewatch(c);
+  return register_side(m, &c->client);
 }
 
-/* The connect under way failed (status: a negative errno): the socket is closed and JavaScript picks again. */
+/* The connect under way failed (err: an errno): the socket is closed and JavaScript picks again. */
 static void connect_failed(Conn *c, int err) {
   Module *m = c->listener->m;
   m->connecting--;
   c->state = 0;
   close(c->backend.fd); /* also leaves epoll */
-  c->backend.fd = -1;
-  c->backend.events = 0;
+  c->backend = (Side){.tag = {KIND_SIDE}, .conn = c, .fd = -1};
   napi_value argv[2];
   napi_create_uint32(m->env, c->id, &argv[0]);
   napi_create_int32(m->env, -err, &argv[1]);
@@ -283,34 +334,34 @@ static void connect_failed(Conn *c, int err) {
 static void on_side_event(Side *s, uint32_t ev) {
   Conn *c = s->conn;
   if (c->state == CLOSED) return;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->ready = 1;
+  if (ev & (EPOLLRDHUP | EPOLLHUP)) s->eof_pending = 1;
   if (c->state == CONNECTING) {
     if (s != &c->backend) return;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && !(ev & (EPOLLERR | EPOLLHUP))) {
-      if (start_relaying(c)) close_conn(c, 1);
-    } else {
-      connect_failed(c, err ? err : ECONNREFUSED);
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      return connect_failed(c, err ? err : ECONNREFUSED);
     }
-    return;
+    if (!(ev & EPOLLOUT)) return;
+    /* Writable without an error: connected (no getsockopt needed, as HAProxy does it). */
+    if (start_relaying(c)) return close_conn(c, 1);
   }
   if (c->state != RELAYING) return;
-  int client = s == &c->client;
-  Side *other = client ? &c->backend : &c->client;
-  Direction *out = client ? &c->up : &c->down; /* read from s */
-  Direction *in = client ? &c->down : &c->up;  /* written to s */
-  if (ev & EPOLLOUT && in->len) {
-    int r = flush(in, s->fd);
-    if (r < 0) return close_conn(c, 1);
-    if (r == 1 && rewatch(c)) return close_conn(c, 1);
-  }
-  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR) && !s->read_ended && out->len == 0) {
-    if (relay_once(c, s, other, out) < 0) return close_conn(c, 1);
-  } else if (ev & EPOLLERR) {
-    return close_conn(c, 1);
-  } else if (ev & EPOLLHUP && s->read_ended && in->len == 0) {
-    return close_conn(c, 1); /* gone both ways and nothing left to give it */
+  if (ev & EPOLLERR) return close_conn(c, 1); /* a reset: nobody is left to deliver to */
+  pump(c);
+}
+
+/* After a batch, and on the idle handle while any are left: connections that had more to read than one turn. */
+static void serve_again(Module *m) {
+  Conn *list = m->again;
+  m->again = NULL;
+  for (Conn *c = list; c; c = c->again_next) c->again = 0;
+  /* Detached first: a connection that still has more goes back on the (new) list; one closed meanwhile is a zombie. */
+  for (Conn *c = list, *next; c; c = next) {
+    next = c->again_next;
+    if (c->state == RELAYING) pump(c);
   }
 }
 
@@ -458,7 +509,23 @@ static void on_epoll_readable(uv_poll_t *poll, int status, int events) {
       on_side_event((Side *)t, evs[i].events);
     }
   }
+  serve_again(m);
   end_dispatch(m, &d);
+}
+
+/* While connections are on the `again` list: a turn each per loop iteration (the loop does not block meanwhile). */
+static void on_again(uv_idle_t *idle) {
+  Module *m = idle->data;
+  if (m->again) {
+    Dispatch d;
+    begin_dispatch(m, &d);
+    serve_again(m);
+    end_dispatch(m, &d);
+  }
+  if (!m->again) {
+    uv_idle_stop(&m->again_idle);
+    m->idling = 0;
+  }
 }
 
 /*
@@ -711,12 +778,14 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   if (fd >= 0) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->backend.fd = fd;
-    c->backend.events = 0;
+    c->backend = (Side){.tag = {KIND_SIDE}, .conn = c, .fd = fd};
     if (connect(fd, (struct sockaddr *)&sa, salen) == 0) {
-      rc = -start_relaying(c); /* at once: a backend on this host may accept before connect returns */
+      /* At once (a backend on this host may accept before connect returns): both registered, and the edges of
+         what either has sent already come with the next wakeup. */
+      rc = -register_side(m, &c->backend);
+      if (!rc) rc = -start_relaying(c);
     } else if (errno == EINPROGRESS) {
-      rc = -watch(m, &c->backend, EPOLLOUT);
+      rc = -register_side(m, &c->backend);
       if (!rc) {
         c->state = CONNECTING;
         c->deadline = now_ms(m) + c->listener->connect_timeout_ms;
@@ -727,11 +796,10 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
       rc = -errno;
     }
     if (rc) {
-      watch(m, &c->client, 0);
+      /* Only the backend can be registered here (the client is registered last): closing it unregisters it. */
       c->state = 0;
       close(fd);
-      c->backend.fd = -1;
-      c->backend.events = 0;
+      c->backend = (Side){.tag = {KIND_SIDE}, .conn = c, .fd = -1};
     }
   }
   napi_create_int32(env, rc, &out);
@@ -764,6 +832,7 @@ static void unload(napi_env env, void *data, void *hint) {
   (void)hint;
   uv_close((uv_handle_t *)&m->poll, on_module_closed);
   uv_close((uv_handle_t *)&m->sweep, on_module_closed);
+  uv_close((uv_handle_t *)&m->again_idle, on_module_closed);
   close(m->epfd);
 }
 
@@ -782,6 +851,9 @@ static napi_value Init(napi_env env, napi_value exports) {
   uv_timer_init(loop, &m->sweep);
   m->sweep.data = m;
   uv_unref((uv_handle_t *)&m->sweep);
+  uv_idle_init(loop, &m->again_idle);
+  m->again_idle.data = m;
+  uv_unref((uv_handle_t *)&m->again_idle);
   napi_value resource, name;
   napi_create_object(env, &resource);
   napi_create_reference(env, resource, 1, &m->resource);
