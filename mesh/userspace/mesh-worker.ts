@@ -57,7 +57,7 @@ async function handle(m: ToWorker): Promise<void> {
         const bind = { host: m.host, port: m.port };
         const proxy =
           m.relay === 'native'
-            ? new NativeTcpProxy(bind, log, { reusePort: true })
+            ? new NativeTcpProxy(bind, log, { reusePort: true, spreadOver: m.workers })
             : new TcpProxy(bind, log, { shared: true, handOff: (client) => handOff(id, client) });
         served.set(id, { proxy, routeCounters: new Map(), handedOn: 0 });
       }

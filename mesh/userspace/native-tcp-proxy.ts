@@ -11,8 +11,9 @@
  * HAProxy thread.
  *
  * With `reusePort` the listener joins a SO_REUSEPORT group, so each mesh worker accepts on a socket of its own
- * and the kernel spreads clients over them (mesh-worker.ts); the pool checks first, with a plain bind, that no
- * one else holds the port.
+ * (mesh-worker.ts; the pool checks first, with a plain bind, that no one else holds the port), and with
+ * `spreadOver` the group hands new connections to the workers in turn (a small eBPF program in tcp-relay.c) rather
+ * than by the hash of the client's address, which leaves a pool opened at once unevenly spread.
  */
 import * as path from 'node:path';
 import type { Logger } from '../../control/base/log';
@@ -32,6 +33,8 @@ interface NativeTcpRelay {
     onClosed: (id: number, bytesIn: number, bytesOut: number) => void,
   ): object;
   localPort(l: object): number;
+  /** 0, or a negative errno: the listener's SO_REUSEPORT group hands connections over its first n sockets in turn. */
+  spreadInTurn(l: object, n: number): number;
   wantLocalAddress(l: object, on: boolean): void;
   /** [open connections, their sockets, bytes waiting to be written]. */
   stats(l: object): [number, number, number];
@@ -106,7 +109,14 @@ export class NativeTcpProxy implements PortProxy {
   constructor(
     readonly bind: { host: string; port: number },
     private readonly log: Logger,
-    private readonly opts: { reusePort?: boolean; connectTimeoutMs?: number; nativePath?: string } = {},
+    private readonly opts: {
+      /** Join the SO_REUSEPORT group on the address and port (mesh workers: one socket each). */
+      reusePort?: boolean;
+      /** With reusePort: the group has this many sockets, which get new connections in turn. */
+      spreadOver?: number;
+      connectTimeoutMs?: number;
+      nativePath?: string;
+    } = {},
   ) {
     const native = tcpRelayNative(opts.nativePath);
     if (native instanceof Error) throw native;
@@ -142,6 +152,11 @@ export class NativeTcpProxy implements PortProxy {
       throw Object.assign(new Error(`listen ${err.code ?? ''} on ${host}:${port}: ${err.message}`), { code: err.code });
     }
     if (this.routes.size > 0) this.native.wantLocalAddress(this.listener, true);
+    const n = this.opts.spreadOver ?? 1;
+    if (this.opts.reusePort && n > 1) {
+      const err = this.native.spreadInTurn(this.listener, n);
+      if (err) this.log.warn('connections are spread over the mesh workers by address hash, not in turn (unevenly for a pool opened at once)', { port, err: uvErrorName(err) });
+    }
   }
 
   /** The port bound (the one asked for, or the kernel's pick for port 0). */

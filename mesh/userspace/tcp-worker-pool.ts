@@ -352,7 +352,7 @@ export class WorkerTcpProxy implements PortProxy {
 
   /** What a new worker must be sent to serve this listener (listening is requested by the pool). */
   replay(): ToWorker[] {
-    return [{ op: 'open', id: this.id, host: this.bind.host, port: this.bind.port, relay: this.pool.relay }, this.backends, ...(this.routes.length ? [{ op: 'routes' as const, id: this.id, routes: this.routes }] : [])];
+    return [{ op: 'open', id: this.id, host: this.bind.host, port: this.bind.port, relay: this.pool.relay, workers: this.pool.size }, this.backends, ...(this.routes.length ? [{ op: 'routes' as const, id: this.id, routes: this.routes }] : [])];
   }
 
   /** Recomputes the counters from the retired totals and each live worker's last report. */

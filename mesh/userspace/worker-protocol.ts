@@ -18,8 +18,11 @@ export interface RouteMessage {
 }
 
 export type ToWorker =
-  /** A listener to serve with `relay`: native ones each bind a socket of their own in a SO_REUSEPORT group. */
-  | { op: 'open'; id: number; host: string; port: number; relay: TcpRelayKind }
+  /**
+   * A listener to serve with `relay`: native ones each bind a socket of their own in a SO_REUSEPORT group, which
+   * hands connections to the pool's `workers` in turn.
+   */
+  | { op: 'open'; id: number; host: string; port: number; relay: TcpRelayKind; workers: number }
   | { op: 'backends'; id: number; backends: readonly BackendAddr[]; strategy: Strategy }
   | { op: 'routes'; id: number; routes: RouteMessage[] }
   | { op: 'listen'; id: number; seq: number }
