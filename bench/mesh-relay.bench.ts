@@ -3,12 +3,12 @@
  * relay process spends per request (its own utime + stime from /proc over a wrk run, divided by the requests),
  * which other work on the machine disturbs far less than req/s. Everything runs in a throw-away network namespace
  * on its loopback: one nginx (one worker, a fixed 200 answer), one relay child per variant
- * (bench/support/relay-child.ts loading tcp-proxy.js from that variant's build), and `wrk -t1 -cN`, kept alive and
+ * (bench/support/relay-child.ts loading the native relay or Node's handles from that variant's build), and `wrk -t1 -cN`, kept alive and
  * one connection per request. Variants take turns (A B A B ...) so a change in the machine's load hits them alike;
  * req/s and p99 are printed too but are only comparable inside one round. The variant `haproxy` (no build) is the
  * anchor: Debian's HAProxy in TCP mode with nbthread 1 in the relay's place, measured the same way.
  *
- * Run: `node dist/bench/mesh-relay.bench.js [--variants now=dist,haproxy,old=/tmp/old/dist] [--rounds 3] [--duration 8]
+ * Run: `node dist/bench/mesh-relay.bench.js [--variants native=dist:native,handles=dist:handles,haproxy,old=/tmp/old/dist] [--rounds 3] [--duration 8]
  *       [--connections 32] [--modes keep-alive,close]`; SHOAL_BENCH_CPU_PROF=DIR profiles each relay child into DIR/LABEL. An older build: `git archive COMMIT | tar -x -C /tmp/old && ln -s $PWD/node_modules
  *       /tmp/old/ && (cd /tmp/old && npx tsc -p .)`. Needs root, nginx (nginx-light), wrk, haproxy for its variant.
  */
