@@ -14,6 +14,7 @@
  * kernel spreads clients over them by their address and port).
  */
 import * as path from 'node:path';
+import { loadNative } from '../control/base/native-module';
 
 export type BatchReply = (resp: Buffer | undefined) => void;
 export type OnDatagram = (msg: Buffer, source: string, port: number, reply: BatchReply) => void;
@@ -39,17 +40,7 @@ export function udpBatchNative(file = NATIVE_PATH): NativeUdpBatch | Error {
   return (loaded ??= load(file));
 }
 
-function load(file: string): NativeUdpBatch | Error {
-  if (process.platform !== 'linux') return new Error(`the batch UDP socket needs Linux's recvmmsg/sendmmsg (this is ${process.platform})`);
-  try {
-    return require(file) as NativeUdpBatch;
-  } catch (err) {
-    return new Error(
-      `the batch UDP socket is not built (${file}: ${(err as Error).message.split('\n')[0]}); ` +
-        'install a C compiler (apt-get install -y gcc libc6-dev) and run npm run build',
-    );
-  }
-}
+const load = (file: string): NativeUdpBatch | Error => loadNative<NativeUdpBatch>(file, 'the batch UDP socket', 'recvmmsg/sendmmsg');
 
 /**
  * The port a plain bind on address:port gets (port 0: a free one), released again; throws (code EADDRINUSE, ...)

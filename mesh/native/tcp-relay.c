@@ -349,6 +349,11 @@ static void on_side_event(Side *s, uint32_t ev) {
     if (!(ev & EPOLLOUT)) return;
     /* Writable without an error: connected (no getsockopt needed, as HAProxy does it). */
     if (start_relaying(c)) return close_conn(c, 1);
+    /*
+     * The client has usually sent its request while we connected: read it now rather than after the next wait.
+     * (Its registration also queued an edge; by then the read drained it, and epoll drops what is no longer so.)
+     */
+    c->client.ready = 1;
   }
   if (c->state != RELAYING) return;
   if (ev & EPOLLERR) return close_conn(c, 1); /* a reset: nobody is left to deliver to */

@@ -17,6 +17,7 @@
  * than by the hash of the client's address, which leaves a pool opened at once unevenly spread.
  */
 import * as path from 'node:path';
+import { loadNative } from '../../control/base/native-module';
 import type { Logger } from '../../control/base/log';
 import { Picker, type BackendAddr, type Strategy } from './picker';
 import { zeroCounters, type PortProxy, type ProxyCounters } from './port-proxy';
@@ -55,17 +56,7 @@ export function tcpRelayNative(file = NATIVE_PATH): NativeTcpRelay | Error {
   return (loaded ??= load(file));
 }
 
-function load(file: string): NativeTcpRelay | Error {
-  if (process.platform !== 'linux') return new Error(`the native TCP relay needs Linux's epoll (this is ${process.platform})`);
-  try {
-    return require(file) as NativeTcpRelay;
-  } catch (err) {
-    return new Error(
-      `the native TCP relay is not built (${file}: ${(err as Error).message.split('\n')[0]}); ` +
-        'install a C compiler (apt-get install -y gcc libc6-dev) and run npm run build',
-    );
-  }
-}
+const load = (file: string): NativeTcpRelay | Error => loadNative<NativeTcpRelay>(file, 'the native TCP relay', 'epoll');
 
 /** Which relay serves the userspace mesh's TCP listeners: this file's, or TcpProxy on Node's TCP handles. */
 export type TcpRelayKind = 'native' | 'handles';
