@@ -20,7 +20,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v busybox >/dev/null || missing+=(busybox-static)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v iptables-restore >/dev/null || missing+=(iptables)  # the fast mesh; without it swarmd uses userspace proxies
-command -v cc >/dev/null || missing+=(gcc libc6-dev)           # the resolver's batch UDP socket; without it, dgram
+command -v cc >/dev/null || missing+=(gcc libc6-dev)           # the native DNS socket and TCP relay; without them, slower Node paths
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
