@@ -18,10 +18,12 @@ missing() {
 CC=${CC:-cc}
 command -v "$CC" >/dev/null || missing "no C compiler ($CC)"
 [ -f "$INCLUDE/node_api.h" ] || missing "no Node.js headers in $INCLUDE"
+# Included by both (errors, callbacks, ports, arguments).
+SUPPORT=control/base/native/napi-support.h
 build() {
   local src=$1 out=dist/${1%.c}.node
   mkdir -p "$(dirname "$out")"
-  if [ "$out" -nt "$src" ] && [ "$out" -nt "$0" ]; then return 0; fi
+  if [ "$out" -nt "$src" ] && [ "$out" -nt "$0" ] && [ "$out" -nt "$SUPPORT" ]; then return 0; fi
   if ! "$CC" -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I"$INCLUDE" -o "$out.tmp" "$src"; then
     rm -f "$out.tmp" "$out" # never leave an older build to be loaded against newer JavaScript
     (missing "$src did not compile (the compiler said why, above)") || exit 1

@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../control/base/native/napi-support.h"
+
 #define META_INTS 8
 
 typedef struct {
@@ -44,23 +46,6 @@ typedef struct {
   /* Answers the kernel refused since the last batch was handed to JavaScript (told with the next one). */
   int32_t send_failures;
 } BatchSocket;
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  const char *name = strerrorname_np(err);
-  snprintf(msg, sizeof msg, "%s %s: %s", what, name ? name : "E?", strerror(err));
-  napi_throw_error(env, name, msg);
-  return NULL;
-}
-
-static void report_pending_exception(napi_env env) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) return;
-  napi_value err;
-  napi_get_and_clear_last_exception(env, &err);
-  napi_fatal_exception(env, err);
-}
 
 static void describe_source(BatchSocket *s, size_t i) {
   int32_t *m = s->meta + i * META_INTS;
@@ -224,13 +209,6 @@ static int bind_socket(int family, const struct sockaddr_storage *sa, socklen_t 
   return 0;
 }
 
-static int bound_port(int fd) {
-  struct sockaddr_storage sa;
-  socklen_t len = sizeof sa;
-  if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0) return -1;
-  return ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port : ((struct sockaddr_in6 *)&sa)->sin6_port);
-}
-
 /* Parses address and port into sa; throws (and returns -1) when they are not a literal and a port. */
 static int socket_address(napi_env env, napi_value address_v, napi_value port_v, struct sockaddr_storage *sa, socklen_t *salen, int *family) {
   char address[INET6_ADDRSTRLEN + 1];
@@ -340,10 +318,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
  * JavaScript drops its handle at close (udp-batch-socket.ts), so a freed socket is never named.
  */
 static BatchSocket *socket_arg(napi_env env, napi_callback_info info, size_t count, napi_value *argv) {
-  size_t argc = count;
-  BatchSocket *s = NULL;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < count || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || s->closing) {
+  BatchSocket *s = external_arg(env, info, count, argv);
+  if (s == NULL || s->closing) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "udp-batch: not an open socket");
     return NULL;
   }

@@ -50,6 +50,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../control/base/native/napi-support.h"
+
 /* Bytes read at once per direction: HAProxy's default bufsize. */
 #define READ_BYTES (16 * 1024)
 /* Reads in a row from one side before the other connections get their turn (256 KiB). */
@@ -140,23 +142,6 @@ struct Module {
   Listener *listener_zombies;
   char scratch[READ_BYTES];
 };
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  const char *name = strerrorname_np(err);
-  snprintf(msg, sizeof msg, "%s %s: %s", what, name ? name : "E?", strerror(err));
-  napi_throw_error(env, name, msg);
-  return NULL;
-}
-
-static void report_pending_exception(napi_env env) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) return;
-  napi_value err;
-  napi_get_and_clear_last_exception(env, &err);
-  napi_fatal_exception(env, err);
-}
 
 /* Calls a JavaScript callback from the event batch (a callback scope is open around the batch). */
 static void call_js(Module *m, napi_ref fn, size_t argc, napi_value *argv) {
@@ -666,10 +651,8 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
 }
 
 static Listener *listener_arg(napi_env env, napi_callback_info info, size_t count, napi_value *argv) {
-  size_t argc = count;
-  Listener *l = NULL;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < count || napi_get_value_external(env, argv[0], (void **)&l) != napi_ok || l == NULL || l->closing) {
+  Listener *l = external_arg(env, info, count, argv);
+  if (l == NULL || l->closing) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "tcp-relay: not an open listener");
     return NULL;
   }
@@ -740,12 +723,7 @@ static napi_value LocalPort(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
   Listener *l = listener_arg(env, info, 1, argv);
   if (!l) return NULL;
-  struct sockaddr_storage sa;
-  socklen_t len = sizeof sa;
-  int port = -1;
-  if (getsockname(l->fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port : ((struct sockaddr_in6 *)&sa)->sin6_port);
-  napi_create_int32(env, port, &out);
+  napi_create_int32(env, bound_port(l->fd), &out);
   return out;
 }
 
